@@ -1,0 +1,94 @@
+# catdog — two commands on a fresh machine: `make run` (the main job) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+VENV      ?= $(CURDIR)/.venv
+PY        ?= python3
+CACHE     ?= $(or $(CATDOG_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/catdog)
+BIN       := $(CURDIR)/bin
+CATDOG    := $(BIN)/catdog
+SHARED    ?= $(abspath $(CURDIR)/../shared/data)
+GOBIN_DIR := $(CACHE)/gobin
+STATICCHECK_VERSION := v0.8.2
+export CATDOG_CACHE := $(CACHE)
+export CATDOG_VENV  := $(VENV)
+export CATDOG_SHARED_DATA := $(SHARED)
+export PATH := $(GOBIN_DIR):$(PATH)
+
+# Per-area additions live in mk/*.mk (one file per area, so parallel work does not collide).
+# They may append to APT_PKGS, DEPS_EXTRA (prerequisites of `deps`) and define their own targets.
+APT_PKGS   := prometheus docker-registry skopeo
+DEPS_EXTRA :=
+include $(sort $(wildcard mk/*.mk))
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+## ---- set-up ---------------------------------------------------------------
+
+go.work: scripts/setup-libtorch.sh
+	./scripts/setup-libtorch.sh >/dev/null
+
+.PHONY: libtorch
+libtorch: go.work ## download torch 2.1.2 (CPU libs only) and write the gotch CPU go.work
+
+$(VENV)/.installed: requirements/test.txt
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install --progress-bar off -q -r requirements/test.txt
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## project virtualenv with the pinned real peers (mlflow, dvc, moto)
+
+BENCH_VENV ?= $(CURDIR)/.venv-bench
+$(BENCH_VENV)/.installed: requirements/bench.txt
+	$(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --progress-bar off -q -r requirements/bench.txt
+	touch $@
+
+.PHONY: bench-venv
+bench-venv: $(BENCH_VENV)/.installed ## virtualenv with PyTorch 2.1.2, torchvision, Pillow, FastAPI (benchmarks only)
+
+.PHONY: system-deps
+system-deps: ## Debian packages for real peers (prometheus, registry, skopeo)
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(GOBIN_DIR)/staticcheck:
+	GOBIN=$(GOBIN_DIR) GOWORK=off $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+.PHONY: tools
+tools: $(GOBIN_DIR)/staticcheck ## Go tools used by tests and lint
+
+.PHONY: deps
+deps: libtorch venv system-deps tools $(DEPS_EXTRA) ## everything make test needs
+
+## ---- build -----------------------------------------------------------------
+
+.PHONY: build
+build: go.work ## build bin/catdog
+	$(GO) build -o $(CATDOG) ./cmd/catdog
+
+## ---- main job ------------------------------------------------------------------
+
+.PHONY: run
+run: build ## the main job: prepare -> train -> evaluate on ../shared/data/petimages-dev
+	$(CATDOG) --help
+
+## ---- quality -------------------------------------------------------------------
+
+.PHONY: lint
+lint: go.work tools ## gofmt, go vet, staticcheck
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+.PHONY: test
+test: deps lint ## install what is needed, then run every test against the real peers
+	$(GO) test -count=1 -timeout 25m ./...
