@@ -1,0 +1,267 @@
+// Package cache is a DVC cache directory on local disk: content-addressed objects under
+// files/md5/<2 hex>/<30 hex> (legacy DVC 2 objects directly under <2 hex>/<30 hex>).
+//
+// Objects enter the cache only through a temp file in the destination directory that is
+// hashed while it is written; it is renamed into place and made read-only (0444) only when
+// its hash equals the expected oid, because dvc trusts read-only cache files without
+// re-hashing them.
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/catdog-mlops/catdog/dvcfmt"
+)
+
+// Path is the root of a cache directory (by default <repo>/.dvc/cache).
+type Path string
+
+// ErrNotFound is returned when an object is absent from the cache.
+var ErrNotFound = errors.New("object not in cache")
+
+// CorruptError reports bytes whose hash differs from the oid they were meant to have.
+type CorruptError struct {
+	OID string // expected
+	Got string // actual hash of the bytes
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("corrupt object %s: content hashes to %s", e.OID, e.Got)
+}
+
+// ObjectPath returns where oid lives: files/md5/xx/rest, or xx/rest for legacy objects.
+func (p Path) ObjectPath(oid string, legacy bool) string {
+	if len(oid) < 3 {
+		return filepath.Join(string(p), "invalid-oid")
+	}
+	if legacy {
+		return filepath.Join(string(p), oid[:2], oid[2:])
+	}
+	return filepath.Join(string(p), "files", "md5", oid[:2], oid[2:])
+}
+
+// Key returns the slash path of oid below a cache or remote root, as dvc lays it out.
+func Key(oid string, legacy bool) string {
+	if legacy {
+		return oid[:2] + "/" + oid[2:]
+	}
+	return "files/md5/" + oid[:2] + "/" + oid[2:]
+}
+
+// Has reports whether a valid copy of oid is in the cache. A read-only object is trusted (as
+// dvc does); a writable one is re-hashed, made read-only when valid and removed when not.
+func (p Path) Has(oid string, legacy bool) bool {
+	return p.Check(oid, legacy) == nil
+}
+
+// Check returns nil when oid is in the cache and valid, ErrNotFound or a *CorruptError.
+func (p Path) Check(oid string, legacy bool) error {
+	if !dvcfmt.ValidOID(oid) {
+		return fmt.Errorf("invalid oid %q", oid)
+	}
+	path := p.ObjectPath(oid, legacy)
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o222 == 0 {
+		return nil
+	}
+	got, err := hashFile(path, legacy)
+	if err != nil {
+		return err
+	}
+	if got != trimDir(oid) {
+		_ = os.Remove(path)
+		return &CorruptError{OID: oid, Got: got}
+	}
+	return protect(path)
+}
+
+func trimDir(oid string) string { return oid[:32] }
+
+func hashFile(path string, legacy bool) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	oid, _, err := dvcfmt.HashReader(f, legacy)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return oid, nil
+}
+
+// protect makes an object read-only (0444). Hard links share the mode, so an executable
+// workspace hard link keeps its x bits (dvc behaves the same).
+func protect(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	mode := fi.Mode().Perm() &^ 0o222
+	if fi.Mode().Perm()&0o111 == 0 {
+		mode = 0o444
+	}
+	if err := os.Chmod(path, mode|0o444); err != nil {
+		return fmt.Errorf("protect %s: %w", path, err)
+	}
+	return nil
+}
+
+// Open opens oid for reading.
+func (p Path) Open(oid string, legacy bool) (*os.File, error) {
+	f, err := os.Open(p.ObjectPath(oid, legacy))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", oid, ErrNotFound)
+	}
+	return f, err
+}
+
+// ReadAll returns a (small) object's bytes, e.g. a .dir object, bounded by limit.
+func (p Path) ReadAll(oid string, legacy bool, limit int64) ([]byte, error) {
+	f, err := p.Open(oid, legacy)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("object %s is larger than %d bytes", oid, limit)
+	}
+	return b, nil
+}
+
+// Put streams r into the cache as oid. The bytes go to a temp file next to the final path
+// and are hashed on the way; on a mismatch the temp file is removed and a *CorruptError is
+// returned, so a corrupt object never enters the cache. An existing valid object is kept.
+func (p Path) Put(ctx context.Context, oid string, legacy bool, r io.Reader) error {
+	if !dvcfmt.ValidOID(oid) {
+		return fmt.Errorf("invalid oid %q", oid)
+	}
+	_, _, err := p.write(ctx, oid, legacy, r)
+	return err
+}
+
+// PutFile copies the workspace file src into the cache and returns its oid, hashing it in the
+// same pass. It returns the oid and size. Nothing is written when the object already exists.
+func (p Path) PutFile(ctx context.Context, src string) (oid string, size int64, err error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	return p.write(ctx, "", false, f)
+}
+
+// write copies r into a temp file in the cache, hashing it. With want == "" the object's oid is
+// whatever the bytes hash to.
+func (p Path) write(ctx context.Context, want string, legacy bool, r io.Reader) (string, int64, error) {
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
+	dir := string(p)
+	if want != "" {
+		dir = filepath.Dir(p.ObjectPath(want, legacy))
+	} else {
+		dir = filepath.Join(dir, "files", "md5")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", 0, fmt.Errorf("cache: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+tmpToken()+"*.tmp")
+	if err != nil {
+		return "", 0, fmt.Errorf("cache: %w", err)
+	}
+	tmpName := tmp.Name()
+	defer func() {
+		if tmpName != "" {
+			_ = os.Remove(tmpName)
+		}
+	}()
+	h := dvcfmt.NewHash(legacy)
+	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, r})
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", n, fmt.Errorf("cache: writing %s: %w", want, err)
+	}
+	got := h.Sum()
+	oid := want
+	if want == "" {
+		oid = got
+	} else if got != trimDir(want) {
+		return "", n, &CorruptError{OID: want, Got: got}
+	}
+	final := p.ObjectPath(oid, legacy)
+	if fi, err := os.Stat(final); err == nil && fi.Mode().Perm()&0o222 == 0 {
+		return oid, n, nil // already present and trusted
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return "", n, fmt.Errorf("cache: %w", err)
+	}
+	if err := os.Chmod(tmpName, 0o444); err != nil {
+		return "", n, fmt.Errorf("cache: %w", err)
+	}
+	if err := os.Rename(tmpName, final); err != nil {
+		return "", n, fmt.Errorf("cache: %w", err)
+	}
+	tmpName = ""
+	return oid, n, nil
+}
+
+// Adopt moves an already-hashed file into the cache as oid (used for link-based adds and for
+// verified downloads that landed in a temp file). The file must be on the cache's file system.
+func (p Path) Adopt(tmp, oid string, legacy bool) error {
+	final := p.ObjectPath(oid, legacy)
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	return protect(final)
+}
+
+// TempDir returns a directory inside the cache for in-flight files (on the same file system).
+func (p Path) TempDir() (string, error) {
+	dir := filepath.Join(string(p), "files", "md5")
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+func tmpToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
+}
