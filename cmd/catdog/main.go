@@ -42,6 +42,7 @@ func newApp() *cli.App {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		// one line per command file; keep sorted by workflow order
+		prepareCommand(),
 	}
 }
 
