@@ -159,13 +159,19 @@ func (c *Client) SetAlias(ctx context.Context, name, alias, version string) erro
 		body: map[string]any{"name": name, "alias": alias, "version": version}, idempotent: true})
 }
 
-// GetModelVersionByAlias returns the version alias points at (ErrNotFound when unset).
+// GetModelVersionByAlias returns the version alias points at. An unset alias gives an error
+// matching ErrNotFound (the server answers 400 INVALID_PARAMETER_VALUE for it).
 func (c *Client) GetModelVersionByAlias(ctx context.Context, name, alias string) (*ModelVersion, error) {
 	var out struct {
 		ModelVersion ModelVersion `json:"model_version"`
 	}
 	err := c.do(ctx, request{method: http.MethodGet, path: api("/registered-models/alias"),
 		query: url.Values{"name": {name}, "alias": {alias}}, out: &out, idempotent: true})
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == CodeInvalidParameterValue && strings.Contains(apiErr.Message, "not found") {
+		// mlflow 3.17 answers a missing alias with 400 INVALID_PARAMETER_VALUE, not 404
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
 	if err != nil {
 		return nil, err
 	}
