@@ -244,7 +244,11 @@ func (c *Config) Set(section, key, value string) {
 	s := c.Section(section)
 	if s == nil {
 		s = &Section{Name: section}
-		c.Sections = append(c.Sections, s)
+		if section == "core" { // dvc's schema order puts core first
+			c.Sections = append([]*Section{s}, c.Sections...)
+		} else {
+			c.Sections = append(c.Sections, s)
+		}
 	}
 	for i := range s.Keys {
 		if s.Keys[i].Key == key {

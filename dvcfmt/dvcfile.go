@@ -32,8 +32,8 @@ type DVCFile struct {
 type Out struct {
 	MD5    string // file md5, or tree oid ending in ".dir"; empty when not yet computed
 	Size   int64
-	NFiles int64 // directories only
-	IsExec bool  // files only
+	NFiles int64  // directories only
+	IsExec bool   // files only
 	Hash   string // "md5" for DVC 3 outs; "" for legacy DVC 2 outs
 	Path   string // slash-separated, relative to the .dvc file's directory (and wdir)
 

@@ -42,7 +42,11 @@ func newApp() *cli.App {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		// one line per command file; keep sorted by workflow order
+		dataCommand(),
 		prepareCommand(),
+		trainCommand(),
+		evaluateCommand(),
+		predictCommand(),
 	}
 }
 

@@ -1,0 +1,415 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/catdog-mlops/catdog/dvcfmt/cache"
+)
+
+// CheckoutResult lists the outputs a checkout changed, by repository-relative name
+// (directories end in "/").
+type CheckoutResult struct {
+	Added, Modified, Deleted []string
+	// Missing lists objects that were neither in the workspace nor in the cache.
+	Missing []string
+}
+
+// UnsavedError is returned when a checkout would overwrite or delete workspace files whose
+// content is not in the cache (use force to discard them).
+type UnsavedError struct{ Paths []string }
+
+func (e *UnsavedError) Error() string {
+	return "can't remove the following unsaved files without confirmation (use --force):\n" + strings.Join(e.Paths, "\n")
+}
+
+// MissingCacheError is returned when objects an output needs are not in the cache.
+type MissingCacheError struct{ Names []string }
+
+func (e *MissingCacheError) Error() string {
+	n := e.Names
+	more := ""
+	if len(n) > 10 {
+		n, more = n[:10], fmt.Sprintf("\n... and %d more", len(e.Names)-10)
+	}
+	return "missing cache files (run pull or fetch first):\n" + strings.Join(n, "\n") + more
+}
+
+// Checkout makes the workspace match the .dvc files named by targets (all when empty),
+// linking or copying objects from the cache with the configured cache.type. Files that
+// already match are left alone.
+func (r *Repo) Checkout(ctx context.Context, targets []string, force bool) (*CheckoutResult, error) {
+	unlock, err := r.lock(ctx, lockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	outs, err := r.Outputs(ctx, targets)
+	if err != nil {
+		return nil, err
+	}
+	return r.checkout(ctx, outs, force)
+}
+
+func (r *Repo) checkout(ctx context.Context, outs []Output, force bool) (*CheckoutResult, error) {
+	st := r.openState()
+	defer func() { _ = st.save() }()
+	res := &CheckoutResult{}
+	var unsaved []string
+	for _, o := range outs {
+		if !o.Out.UsesCache() || o.Out.MD5 == "" {
+			continue
+		}
+		change, missing, uns, err := r.checkoutOut(ctx, o, force, st)
+		if err != nil {
+			return res, fmt.Errorf("checkout %s: %w", o.Name, err)
+		}
+		res.Missing = append(res.Missing, missing...)
+		unsaved = append(unsaved, uns...)
+		name := o.Name
+		if o.Out.IsDir() {
+			name += "/"
+		}
+		switch change {
+		case "A":
+			res.Added = append(res.Added, name)
+		case "M":
+			res.Modified = append(res.Modified, name)
+		}
+	}
+	if len(unsaved) > 0 {
+		return res, &UnsavedError{Paths: unsaved}
+	}
+	if len(res.Missing) > 0 {
+		return res, &MissingCacheError{Names: res.Missing}
+	}
+	return res, nil
+}
+
+// want is one file a checkout must produce.
+type want struct {
+	abs, rel string
+	oid      string
+	exec     bool
+}
+
+func (r *Repo) checkoutOut(ctx context.Context, o Output, force bool, st *state) (change string, missing, unsaved []string, err error) {
+	legacy := o.Out.Legacy()
+	existed := exists(o.Abs)
+	var wants []want
+	var ws map[string]wsFile
+	if o.Out.IsDir() {
+		entries, err := r.loadDir(o.Out)
+		if err != nil {
+			if errors.Is(err, cache.ErrNotFound) || isNotFound(err) {
+				return "", []string{o.Name}, nil, nil
+			}
+			return "", nil, nil, err
+		}
+		for _, e := range entries {
+			wants = append(wants, want{abs: filepath.Join(o.Abs, filepath.FromSlash(e.RelPath)), rel: o.Name + "/" + e.RelPath, oid: e.MD5})
+		}
+		ws = map[string]wsFile{}
+		if fi, err := os.Lstat(o.Abs); err == nil && !fi.IsDir() {
+			if !force && !r.inCache(o.Abs, legacy) {
+				return "", nil, []string{o.Abs}, nil
+			}
+			if err := os.Remove(o.Abs); err != nil {
+				return "", nil, nil, err
+			}
+		} else if err == nil {
+			files, err := r.walkTree(ctx, o.Abs)
+			if err != nil {
+				return "", nil, nil, err
+			}
+			for _, f := range files {
+				ws[f.abs] = f
+			}
+		}
+	} else {
+		wants = []want{{abs: o.Abs, rel: o.Name, oid: o.Out.MD5, exec: o.Out.IsExec}}
+		ws = map[string]wsFile{}
+		if fi, err := os.Stat(o.Abs); err == nil {
+			if fi.IsDir() {
+				if !force {
+					return "", nil, []string{o.Abs}, nil
+				}
+				if err := os.RemoveAll(o.Abs); err != nil {
+					return "", nil, nil, err
+				}
+			} else {
+				ws[o.Abs] = wsFile{rel: filepath.Base(o.Abs), abs: o.Abs, fi: fi}
+			}
+		}
+	}
+
+	// Decide per file: keep, replace, or create; extra workspace files get deleted.
+	types := r.linkTypes()
+	var todo []want
+	var mu sync.Mutex
+	wantSet := make(map[string]bool, len(wants))
+	for _, w := range wants {
+		wantSet[w.abs] = true
+	}
+	var changed bool
+	err = r.parallel(ctx, len(wants), "Checkout "+o.Name, func(i int) error {
+		w := wants[i]
+		f, ok := ws[w.abs]
+		if ok {
+			same, err := r.sameContent(f, w.oid, legacy, types, st)
+			if err != nil {
+				return err
+			}
+			if same {
+				if w.exec && f.fi.Mode().Perm()&0o111 == 0 {
+					return os.Chmod(w.abs, f.fi.Mode().Perm()|0o111)
+				}
+				return nil
+			}
+			if !force && !r.inCache(w.abs, legacy) {
+				mu.Lock()
+				unsaved = append(unsaved, w.abs)
+				mu.Unlock()
+				return nil
+			}
+		}
+		if !r.Cache.Has(w.oid, legacy) {
+			mu.Lock()
+			missing = append(missing, w.rel)
+			mu.Unlock()
+			return nil
+		}
+		mu.Lock()
+		todo = append(todo, w)
+		changed = true
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	var extras []string
+	for abs := range ws {
+		if !wantSet[abs] {
+			extras = append(extras, abs)
+		}
+	}
+	sort.Strings(extras)
+	for _, abs := range extras {
+		if !force && !r.inCache(abs, legacy) {
+			unsaved = append(unsaved, abs)
+		}
+	}
+	if len(unsaved) > 0 {
+		sort.Strings(unsaved)
+		return "", nil, unsaved, nil
+	}
+	for _, abs := range extras {
+		if err := os.Remove(abs); err != nil {
+			return "", nil, nil, err
+		}
+		st.forget(abs)
+		changed = true
+	}
+	if o.Out.IsDir() {
+		if err := os.MkdirAll(o.Abs, 0o755); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	err = r.parallel(ctx, len(todo), "Linking "+o.Name, func(i int) error {
+		w := todo[i]
+		if err := os.MkdirAll(filepath.Dir(w.abs), 0o755); err != nil {
+			return err
+		}
+		if err := r.link(w.abs, w.oid, legacy, w.exec, types); err != nil {
+			return err
+		}
+		if fi, err := os.Stat(w.abs); err == nil && !legacy {
+			st.put(w.abs, fi, w.oid)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	sort.Strings(missing)
+	switch {
+	case !changed:
+		return "", missing, nil, nil
+	case existed:
+		return "M", missing, nil, nil
+	default:
+		return "A", missing, nil, nil
+	}
+}
+
+func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
+
+// sameContent reports whether workspace file f already holds oid.
+func (r *Repo) sameContent(f wsFile, oid string, legacy bool, types []string, st *state) (bool, error) {
+	if lfi, err := os.Lstat(f.abs); err == nil && lfi.Mode()&fs.ModeSymlink != 0 {
+		if dst, err := os.Readlink(f.abs); err == nil && dst == r.Cache.ObjectPath(oid, legacy) {
+			return true, nil
+		}
+	}
+	got, err := r.hashOne(context.Background(), f, legacy, hashOnly, st)
+	if err != nil {
+		return false, err
+	}
+	return got == oid, nil
+}
+
+// inCache reports whether the workspace file's current content is saved in the cache.
+func (r *Repo) inCache(abs string, legacy bool) bool {
+	fi, err := os.Stat(abs)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	oid, err := hashPath(abs, legacy)
+	return err == nil && r.Cache.Has(oid, legacy)
+}
+
+// link materialises cache object oid at dst with the first link type that works, replacing
+// whatever is there atomically (temp name + rename).
+func (r *Repo) link(dst, oid string, legacy, exec bool, types []string) error {
+	src := r.Cache.ObjectPath(oid, legacy)
+	dir := filepath.Dir(dst)
+	tmp := filepath.Join(dir, "."+filepath.Base(dst)+".catdog.tmp")
+	var lastErr error
+	for _, t := range types {
+		_ = os.Remove(tmp)
+		var err error
+		switch t {
+		case "reflink":
+			err = reflink(src, tmp)
+		case "hardlink":
+			if fi, serr := os.Stat(src); serr == nil && fi.Size() == 0 {
+				err = os.WriteFile(tmp, nil, 0o644) // as dvc: empty files are created, not linked
+			} else {
+				err = os.Link(src, tmp)
+			}
+		case "symlink":
+			err = os.Symlink(src, tmp)
+		case "copy":
+			err = copyFile(src, tmp)
+		default:
+			err = fmt.Errorf("unknown cache.type %q", t)
+		}
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if exec {
+			if fi, err := os.Stat(tmp); err == nil {
+				_ = os.Chmod(tmp, fi.Mode().Perm()|0o111)
+			}
+		}
+		if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
+			if err := os.RemoveAll(dst); err != nil {
+				return err
+			}
+		}
+		if err := os.Rename(tmp, dst); err != nil {
+			_ = os.Remove(tmp)
+			return err
+		}
+		return nil
+	}
+	_ = os.Remove(tmp)
+	return fmt.Errorf("no link type in %v worked for %s: %w", types, dst, lastErr)
+}
+
+func reflink(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	err = unix.IoctlFileClone(int(out.Fd()), int(in.Fd()))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(dst)
+	}
+	return err
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		_ = os.Remove(dst)
+		return err
+	}
+	return out.Close()
+}
+
+// parallel runs fn(0..n-1) on r.o.jobs goroutines, stopping at the first error.
+func (r *Repo) parallel(ctx context.Context, n int, desc string, fn func(i int) error) error {
+	return runParallel(ctx, n, r.o.jobs, r.o.progress.Bar(desc, int64(n)), fn)
+}
+
+func runParallel(ctx context.Context, n, jobs int, bar Bar, fn func(i int) error) error {
+	defer bar.Done()
+	if n == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	next := make(chan int)
+	for range min(jobs, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(i); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+					continue
+				}
+				bar.Add(1)
+			}
+		}()
+	}
+loop:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,116 @@
+package repo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/catdog-mlops/catdog/dvcfmt"
+)
+
+// Workspace statuses of an output, worded as dvc prints them.
+const (
+	StatusModified   = "modified"
+	StatusDeleted    = "deleted"
+	StatusNotInCache = "not in cache"
+)
+
+// OutStatus is one changed output: its .dvc file (repository-relative), the output path as
+// written in that file, and what changed.
+type OutStatus struct {
+	DVCFile string
+	Path    string
+	Name    string // repository-relative output path
+	Status  string
+}
+
+// Status compares the workspace with the .dvc files and the cache, like `dvc status`:
+// an output is deleted (absent), modified (content differs) or not in cache (matches, but
+// some object is missing from the cache). Unchanged outputs are not listed.
+func (r *Repo) Status(ctx context.Context, targets []string) ([]OutStatus, error) {
+	outs, err := r.Outputs(ctx, targets)
+	if err != nil {
+		return nil, err
+	}
+	st := r.openState()
+	defer func() { _ = st.save() }()
+	var res []OutStatus
+	for _, o := range outs {
+		s, err := r.outStatus(ctx, o, st)
+		if err != nil {
+			return nil, err
+		}
+		if s != "" {
+			res = append(res, OutStatus{DVCFile: r.rel(o.DVCFile), Path: o.Out.Path, Name: o.Name, Status: s})
+		}
+	}
+	return res, nil
+}
+
+func (r *Repo) outStatus(ctx context.Context, o Output, st *state) (string, error) {
+	fi, err := os.Stat(o.Abs)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return StatusDeleted, nil
+		}
+		return "", err
+	}
+	legacy := o.Out.Legacy()
+	if o.Out.MD5 == "" {
+		return StatusModified, nil
+	}
+	if o.Out.IsDir() != fi.IsDir() {
+		return StatusModified, nil
+	}
+	if !fi.IsDir() {
+		oids, err := r.hashFiles(ctx, []wsFile{{rel: filepath.Base(o.Abs), abs: o.Abs, fi: fi}}, legacy, hashOnly, st, "Hashing "+o.Name)
+		if err != nil {
+			return "", err
+		}
+		if oids[0] != o.Out.MD5 {
+			return StatusModified, nil
+		}
+		if o.Out.UsesCache() && !r.Cache.Has(o.Out.MD5, legacy) {
+			return StatusNotInCache, nil
+		}
+		return "", nil
+	}
+	oid, _, _, err := r.hashTree(ctx, o.Abs, legacy, st)
+	if err != nil {
+		return "", err
+	}
+	if oid != o.Out.MD5 {
+		return StatusModified, nil
+	}
+	if !o.Out.UsesCache() {
+		return "", nil
+	}
+	entries, err := r.loadDir(o.Out)
+	if err != nil {
+		return StatusNotInCache, nil
+	}
+	for _, e := range entries {
+		if !r.Cache.Has(e.MD5, legacy) {
+			return StatusNotInCache, nil
+		}
+	}
+	return "", nil
+}
+
+// hashTree returns the .dir oid, total size and file count a directory would get.
+func (r *Repo) hashTree(ctx context.Context, abs string, legacy bool, st *state) (oid string, size, nfiles int64, err error) {
+	files, err := r.walkTree(ctx, abs)
+	if err != nil {
+		return "", 0, 0, err
+	}
+	oids, err := r.hashFiles(ctx, files, legacy, hashOnly, st, "Hashing "+r.rel(abs))
+	if err != nil {
+		return "", 0, 0, err
+	}
+	entries := make([]dvcfmt.DirEntry, len(files))
+	for i, f := range files {
+		entries[i] = dvcfmt.DirEntry{MD5: oids[i], RelPath: f.rel}
+		size += f.fi.Size()
+	}
+	return dvcfmt.DirOID(dvcfmt.EncodeDir(entries)), size, int64(len(files)), nil
+}

@@ -1,0 +1,572 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/catdog-mlops/catdog/dvcfmt"
+	"github.com/catdog-mlops/catdog/dvcfmt/cache"
+	"github.com/catdog-mlops/catdog/dvcfmt/remote"
+	"github.com/catdog-mlops/catdog/dvcfmt/remote/s3remote"
+)
+
+// TransferOptions configures Push, Fetch, Pull and CloudStatus.
+type TransferOptions struct {
+	// Remote names the configured remote; empty means core.remote.
+	Remote string
+	// Store, when set, is used instead of opening the named remote (tests, fault injection).
+	Store remote.Remote
+	// Jobs is the number of parallel transfers. Default 4 × NumCPU, dvc's default.
+	Jobs int
+	// Targets limits the operation to some .dvc files or outputs; empty means all.
+	Targets []string
+	// Force lets Pull's checkout overwrite unsaved workspace changes.
+	Force bool
+}
+
+// ErrNoRemote is returned when no remote is named and core.remote is unset.
+var ErrNoRemote = errors.New("no remote provided and no default remote set")
+
+// ObjectError is one object that could not be transferred.
+type ObjectError struct {
+	Name string // output-relative name, e.g. data/cat/1.jpg
+	OID  string
+	Err  error
+}
+
+// TransferError lists the objects a transfer failed on; the others were transferred.
+type TransferError struct {
+	Op     string
+	Failed []ObjectError
+}
+
+func (e *TransferError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s failed for %d object(s):", e.Op, len(e.Failed))
+	for i, f := range e.Failed {
+		if i == 10 {
+			fmt.Fprintf(&b, "\n  ... and %d more", len(e.Failed)-10)
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s (%s): %v", f.Name, f.OID, f.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns the individual causes (errors.As finds a *cache.CorruptError among them).
+func (e *TransferError) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		errs[i] = f.Err
+	}
+	return errs
+}
+
+// TransferResult counts what a transfer moved.
+type TransferResult struct {
+	Transferred int
+	Remote      string
+}
+
+// RemoteName resolves the remote to use (name, or core.remote).
+func (r *Repo) RemoteName(name string) (string, error) {
+	if name == "" {
+		name, _ = r.cfg.Get("core", "remote")
+	}
+	if name == "" {
+		return "", ErrNoRemote
+	}
+	if r.cfg.Section(strings.ToLower(dvcfmt.RemoteSection(name))) == nil {
+		return "", fmt.Errorf("remote %q does not exist", name)
+	}
+	return name, nil
+}
+
+// OpenRemote opens a configured remote: a local directory or an s3:// URL (with dvc-s3's
+// endpointurl, region, access_key_id, secret_access_key, session_token and profile options,
+// falling back to the AWS environment).
+func (r *Repo) OpenRemote(ctx context.Context, name string) (remote.Remote, string, error) {
+	name, err := r.RemoteName(name)
+	if err != nil {
+		return nil, "", err
+	}
+	sec := dvcfmt.RemoteSection(name)
+	url, _ := r.cfg.Get(sec, "url")
+	if url == "" {
+		return nil, "", fmt.Errorf("remote %q has no url", name)
+	}
+	get := func(k string) string { v, _ := r.cfg.Get(sec, k); return v }
+	switch {
+	case strings.HasPrefix(url, "s3://"):
+		bucket, prefix, err := s3remote.ParseURL(url)
+		if err != nil {
+			return nil, "", err
+		}
+		var opts []s3remote.Option
+		if v := get("endpointurl"); v != "" {
+			opts = append(opts, s3remote.WithEndpoint(v))
+		}
+		if v := get("region"); v != "" {
+			opts = append(opts, s3remote.WithRegion(v))
+		}
+		if v := get("profile"); v != "" {
+			opts = append(opts, s3remote.WithProfile(v))
+		}
+		if v := get("access_key_id"); v != "" {
+			opts = append(opts, s3remote.WithStaticCredentials(v, get("secret_access_key"), get("session_token")))
+		}
+		s, err := s3remote.New(ctx, bucket, prefix, opts...)
+		if err != nil {
+			return nil, "", err
+		}
+		return s, name, nil
+	case strings.Contains(url, "://"):
+		return nil, "", fmt.Errorf("remote %q: unsupported URL scheme in %q (local paths and s3:// are supported)", name, url)
+	default:
+		if !filepath.IsAbs(url) {
+			url = filepath.Join(r.Root, DvcDir, url) // relative to the config file's directory
+		}
+		return remote.NewLocal(url), name, nil
+	}
+}
+
+func (o TransferOptions) jobs() int {
+	if o.Jobs > 0 {
+		return o.Jobs
+	}
+	return 4 * runtime.NumCPU()
+}
+
+func (r *Repo) store(ctx context.Context, o TransferOptions) (remote.Remote, string, error) {
+	if o.Store != nil {
+		return o.Store, o.Store.String(), nil
+	}
+	return r.OpenRemote(ctx, o.Remote)
+}
+
+// object is one cache object an output needs.
+type object struct {
+	oid    string
+	legacy bool
+	name   string
+}
+
+func (ob object) key() string { return cache.Key(ob.oid, ob.legacy) }
+
+// outObjects is an output's objects: its .dir (dirs only) and its files.
+type outObjects struct {
+	out   Output
+	dir   *object
+	files []object
+	err   error // the .dir could not be loaded
+}
+
+// collect lists the objects of outs. For directory outputs the .dir object comes from the
+// cache, else (fromRemote != nil) from the remote: it is then stored in the cache when
+// storeDir is true, or only read.
+func (r *Repo) collect(ctx context.Context, outs []Output, fromRemote remote.Remote, storeDir bool) []outObjects {
+	var res []outObjects
+	for _, o := range outs {
+		if !o.Out.Pushed() || o.Out.MD5 == "" {
+			continue
+		}
+		legacy := o.Out.Legacy()
+		oo := outObjects{out: o}
+		if !o.Out.IsDir() {
+			oo.files = []object{{oid: o.Out.MD5, legacy: legacy, name: o.Name}}
+			res = append(res, oo)
+			continue
+		}
+		oo.dir = &object{oid: o.Out.MD5, legacy: legacy, name: o.Name}
+		entries, err := r.loadDir(o.Out)
+		if err != nil && fromRemote != nil {
+			entries, err = r.remoteDir(ctx, fromRemote, *oo.dir, storeDir)
+		}
+		if err != nil {
+			oo.err = err
+			res = append(res, oo)
+			continue
+		}
+		for _, e := range entries {
+			oo.files = append(oo.files, object{oid: e.MD5, legacy: legacy, name: o.Name + "/" + e.RelPath})
+		}
+		res = append(res, oo)
+	}
+	return res
+}
+
+// remoteDir reads a .dir object from the remote, verifying its hash.
+func (r *Repo) remoteDir(ctx context.Context, rem remote.Remote, ob object, store bool) ([]dvcfmt.DirEntry, error) {
+	rc, err := rem.Open(ctx, ob.key())
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(limitReader(rc, dvcfmt.MaxDirBytes)); err != nil {
+		return nil, err
+	}
+	oid, _, _ := dvcfmt.HashReader(bytes.NewReader(buf.Bytes()), ob.legacy)
+	if oid != strings.TrimSuffix(ob.oid, dvcfmt.DirSuffix) {
+		return nil, &cache.CorruptError{OID: ob.oid, Got: oid}
+	}
+	entries, err := dvcfmt.ParseDir(buf.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	if store {
+		if err := r.Cache.Put(ctx, ob.oid, ob.legacy, bytes.NewReader(buf.Bytes())); err != nil {
+			return nil, err
+		}
+	}
+	return entries, nil
+}
+
+// remoteHas returns which of objs exist on the remote: one listing of files/md5/ when the
+// remote can list and many objects are involved, else one Stat per object.
+func remoteHas(ctx context.Context, rem remote.Remote, objs []object, jobs int) (map[string]bool, error) {
+	has := make(map[string]bool, len(objs))
+	uniq := map[string]object{}
+	for _, ob := range objs {
+		uniq[ob.key()] = ob
+	}
+	var toStat []object
+	if l, ok := rem.(remote.Lister); ok && len(uniq) > 64 {
+		err := l.List(ctx, "files/md5/", func(i remote.Info) error {
+			if _, want := uniq[i.Key]; want {
+				has[i.Key] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for k, ob := range uniq {
+			if ob.legacy && !has[k] {
+				toStat = append(toStat, ob)
+			}
+		}
+	} else {
+		for _, ob := range uniq {
+			toStat = append(toStat, ob)
+		}
+	}
+	var mu sync.Mutex
+	err := runParallel(ctx, len(toStat), jobs, noBar{}, func(i int) error {
+		_, err := rem.Stat(ctx, toStat[i].key())
+		if errors.Is(err, remote.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		has[toStat[i].key()] = true
+		mu.Unlock()
+		return nil
+	})
+	return has, err
+}
+
+// Push uploads the objects of the tracked outputs that the remote lacks. A directory's
+// files go first; its .dir object is uploaded last and only when every file is on the
+// remote, because dvc takes a remote .dir as proof that all of its files are there.
+func (r *Repo) Push(ctx context.Context, opts TransferOptions) (*TransferResult, error) {
+	unlock, err := r.lock(ctx, lockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rem, name, err := r.store(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	outs, err := r.Outputs(ctx, opts.Targets)
+	if err != nil {
+		return nil, err
+	}
+	res := &TransferResult{Remote: name}
+	groups := r.collect(ctx, outs, nil, false)
+	var failed []ObjectError
+	var all []object
+	for _, g := range groups {
+		if g.err != nil {
+			failed = append(failed, ObjectError{Name: g.out.Name, OID: g.out.Out.MD5, Err: fmt.Errorf("directory object not in cache: %w", g.err)})
+			continue
+		}
+		all = append(all, g.files...)
+		if g.dir != nil {
+			all = append(all, *g.dir)
+		}
+	}
+	has, err := remoteHas(ctx, rem, all, opts.jobs())
+	if err != nil {
+		return nil, fmt.Errorf("checking remote %s: %w", name, err)
+	}
+	// Files first.
+	var files []object
+	seen := map[string]bool{}
+	for _, g := range groups {
+		for _, f := range g.files {
+			if !has[f.key()] && !seen[f.key()] {
+				seen[f.key()] = true
+				files = append(files, f)
+			}
+		}
+	}
+	fileErr := map[string]error{}
+	var mu sync.Mutex
+	bar := r.o.progress.Bar("Pushing", int64(len(files)))
+	_ = runParallel(ctx, len(files), opts.jobs(), bar, func(i int) error {
+		err := r.upload(ctx, rem, files[i])
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			fileErr[files[i].key()] = err
+			failed = append(failed, ObjectError{Name: files[i].name, OID: files[i].oid, Err: err})
+			return nil
+		}
+		has[files[i].key()] = true
+		res.Transferred++
+		return nil
+	})
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	// Then each .dir, only when all of its files made it.
+	for _, g := range groups {
+		if g.dir == nil || g.err != nil || has[g.dir.key()] {
+			continue
+		}
+		complete := true
+		for _, f := range g.files {
+			if !has[f.key()] {
+				complete = false
+				break
+			}
+		}
+		if !complete {
+			failed = append(failed, ObjectError{Name: g.dir.name, OID: g.dir.oid, Err: errors.New("not uploaded: some of its files failed")})
+			continue
+		}
+		if err := r.upload(ctx, rem, *g.dir); err != nil {
+			failed = append(failed, ObjectError{Name: g.dir.name, OID: g.dir.oid, Err: err})
+			continue
+		}
+		has[g.dir.key()] = true
+		res.Transferred++
+	}
+	if len(failed) > 0 {
+		sortFailed(failed)
+		return res, &TransferError{Op: "push", Failed: failed}
+	}
+	return res, nil
+}
+
+func sortFailed(f []ObjectError) { sort.Slice(f, func(i, j int) bool { return f[i].Name < f[j].Name }) }
+
+func (r *Repo) upload(ctx context.Context, rem remote.Remote, ob object) error {
+	if err := r.Cache.Check(ob.oid, ob.legacy); err != nil {
+		return err
+	}
+	f, err := r.Cache.Open(ob.oid, ob.legacy)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return rem.Put(ctx, ob.key(), f, fi.Size())
+}
+
+// Fetch downloads the objects of the tracked outputs that the cache lacks. Every object is
+// hashed while it streams into a temp file and enters the cache only when its hash matches
+// its name; corrupt and missing objects are reported in a *TransferError.
+func (r *Repo) Fetch(ctx context.Context, opts TransferOptions) (*TransferResult, error) {
+	unlock, err := r.lock(ctx, lockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return r.fetch(ctx, opts)
+}
+
+func (r *Repo) fetch(ctx context.Context, opts TransferOptions) (*TransferResult, error) {
+	rem, name, err := r.store(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	outs, err := r.Outputs(ctx, opts.Targets)
+	if err != nil {
+		return nil, err
+	}
+	res := &TransferResult{Remote: name}
+	dirsBefore := map[string]bool{}
+	for _, o := range outs {
+		if o.Out.IsDir() {
+			dirsBefore[o.Out.MD5] = r.Cache.Has(o.Out.MD5, o.Out.Legacy())
+		}
+	}
+	groups := r.collect(ctx, outs, rem, true)
+	for _, g := range groups {
+		if g.dir != nil && g.err == nil && !dirsBefore[g.dir.oid] {
+			dirsBefore[g.dir.oid] = true
+			res.Transferred++ // the .dir object came from the remote
+		}
+	}
+	var failed []ObjectError
+	var need []object
+	seen := map[string]bool{}
+	for _, g := range groups {
+		if g.err != nil {
+			failed = append(failed, ObjectError{Name: g.out.Name, OID: g.out.Out.MD5, Err: g.err})
+			continue
+		}
+		if g.dir != nil && !seen[g.dir.key()] {
+			seen[g.dir.key()] = true
+		}
+		for _, f := range g.files {
+			if !seen[f.key()] {
+				seen[f.key()] = true
+				need = append(need, f)
+			}
+		}
+	}
+	// Drop what the cache already has (stat only for trusted read-only objects).
+	var mu sync.Mutex
+	var todo []object
+	_ = runParallel(ctx, len(need), r.o.jobs, noBar{}, func(i int) error {
+		if !r.Cache.Has(need[i].oid, need[i].legacy) {
+			mu.Lock()
+			todo = append(todo, need[i])
+			mu.Unlock()
+		}
+		return nil
+	})
+	bar := r.o.progress.Bar("Fetching", int64(len(todo)))
+	_ = runParallel(ctx, len(todo), opts.jobs(), bar, func(i int) error {
+		err := r.download(ctx, rem, todo[i])
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			failed = append(failed, ObjectError{Name: todo[i].name, OID: todo[i].oid, Err: err})
+			return nil
+		}
+		res.Transferred++
+		return nil
+	})
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if len(failed) > 0 {
+		sortFailed(failed)
+		return res, &TransferError{Op: "fetch", Failed: failed}
+	}
+	return res, nil
+}
+
+func (r *Repo) download(ctx context.Context, rem remote.Remote, ob object) error {
+	rc, err := rem.Open(ctx, ob.key())
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return r.Cache.Put(ctx, ob.oid, ob.legacy, rc)
+}
+
+// PullResult is what Pull fetched and checked out.
+type PullResult struct {
+	Fetched  *TransferResult
+	Checkout *CheckoutResult
+}
+
+// Pull is Fetch followed by Checkout of the same outputs. Outputs whose objects could not
+// be fetched are left as they are and reported.
+func (r *Repo) Pull(ctx context.Context, opts TransferOptions) (*PullResult, error) {
+	unlock, err := r.lock(ctx, lockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	fres, ferr := r.fetch(ctx, opts)
+	if ferr != nil && fres == nil {
+		return nil, ferr
+	}
+	outs, err := r.Outputs(ctx, opts.Targets)
+	if err != nil {
+		return nil, err
+	}
+	cres, cerr := r.checkout(ctx, outs, opts.Force)
+	var mce *MissingCacheError
+	if ferr != nil && errors.As(cerr, &mce) {
+		cerr = nil // already reported by fetch
+	}
+	return &PullResult{Fetched: fres, Checkout: cres}, errors.Join(ferr, cerr)
+}
+
+// Cloud statuses, worded as `dvc status -c` prints them.
+const (
+	CloudNew     = "new"     // in the cache only
+	CloudDeleted = "deleted" // on the remote only
+	CloudMissing = "missing" // in neither
+)
+
+// CloudStatus is one object that is not in sync between cache and remote.
+type CloudStatus struct {
+	Name   string // output name, or output/relpath for files inside a directory
+	Status string
+}
+
+// CloudStatus compares the cache with the remote like `dvc status -c`. Objects present on
+// both sides are not listed.
+func (r *Repo) CloudStatus(ctx context.Context, opts TransferOptions) ([]CloudStatus, string, error) {
+	rem, name, err := r.store(ctx, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	outs, err := r.Outputs(ctx, opts.Targets)
+	if err != nil {
+		return nil, name, err
+	}
+	groups := r.collect(ctx, outs, rem, false)
+	var all []object
+	for _, g := range groups {
+		if g.dir != nil {
+			all = append(all, *g.dir)
+		}
+		all = append(all, g.files...)
+	}
+	has, err := remoteHas(ctx, rem, all, opts.jobs())
+	if err != nil {
+		return nil, name, err
+	}
+	var res []CloudStatus
+	for _, ob := range all {
+		inCache := r.Cache.Has(ob.oid, ob.legacy)
+		onRemote := has[ob.key()]
+		switch {
+		case inCache && !onRemote:
+			res = append(res, CloudStatus{Name: ob.name, Status: CloudNew})
+		case !inCache && onRemote:
+			res = append(res, CloudStatus{Name: ob.name, Status: CloudDeleted})
+		case !inCache && !onRemote:
+			res = append(res, CloudStatus{Name: ob.name, Status: CloudMissing})
+		}
+	}
+	for _, g := range groups {
+		if g.err != nil {
+			res = append(res, CloudStatus{Name: g.out.Name, Status: CloudMissing})
+		}
+	}
+	sort.Slice(res, func(i, j int) bool { return res[i].Name < res[j].Name })
+	return res, name, nil
+}

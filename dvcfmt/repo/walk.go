@@ -1,0 +1,325 @@
+package repo
+
+import (
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/catdog-mlops/catdog/dvcfmt"
+)
+
+// wsFile is a regular file found in the workspace.
+type wsFile struct {
+	rel string      // relative to the walked tree's root, slash-separated
+	abs string      // absolute path
+	fi  fs.FileInfo // of the file (of the target for a followed symlink)
+}
+
+// IgnoreInTreeError is returned when a directory being tracked contains a .dvcignore (dvc
+// refuses the same).
+type IgnoreInTreeError struct{ Path string }
+
+func (e *IgnoreInTreeError) Error() string {
+	return fmt.Sprintf("%s is inside a tracked directory; move its rules to a .dvcignore above it", e.Path)
+}
+
+// ignoreFor loads the .dvcignore files of the repository root and of every directory between
+// it and absDir (inclusive).
+func (r *Repo) ignoreFor(absDir string) (*dvcfmt.Ignore, error) {
+	ig := &dvcfmt.Ignore{}
+	rel := r.rel(absDir)
+	dirs := []string{""}
+	if rel != "." && rel != "" && !strings.HasPrefix(rel, "../") {
+		parts := strings.Split(rel, "/")
+		for i := range parts {
+			dirs = append(dirs, strings.Join(parts[:i+1], "/"))
+		}
+	}
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(r.Root, filepath.FromSlash(d), dvcfmt.IgnoreFile))
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ig.Add(b, d)
+	}
+	return ig, nil
+}
+
+func builtinIgnored(name string) bool { return name == ".git" || name == ".hg" || name == DvcDir }
+
+// walkTree lists the files dvc would put in a directory object for absDir: regular files and
+// symlinks to files, minus .dvcignore'd paths, .git/.hg/.dvc and sub-repositories; symlinked
+// directories are not descended.
+func (r *Repo) walkTree(ctx context.Context, absDir string) ([]wsFile, error) {
+	ig, err := r.ignoreFor(filepath.Dir(absDir))
+	if err != nil {
+		return nil, err
+	}
+	base := r.rel(absDir)
+	var files []wsFile
+	var walk func(dir, rel string) error
+	walk = func(dir, rel string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if builtinIgnored(name) {
+				continue
+			}
+			abs := filepath.Join(dir, name)
+			childRel := name
+			if rel != "" {
+				childRel = rel + "/" + name
+			}
+			repoRel := base + "/" + childRel
+			if name == dvcfmt.IgnoreFile {
+				return &IgnoreInTreeError{Path: repoRel}
+			}
+			typ := e.Type()
+			switch {
+			case typ.IsDir():
+				if ig.Ignored(repoRel, true) {
+					continue
+				}
+				if fi, err := os.Stat(filepath.Join(abs, DvcDir)); err == nil && fi.IsDir() {
+					continue // a sub-repository
+				}
+				if err := walk(abs, childRel); err != nil {
+					return err
+				}
+			case typ&fs.ModeSymlink != 0:
+				fi, err := os.Stat(abs)
+				if err != nil {
+					return fmt.Errorf("broken symlink %s: %w", repoRel, err)
+				}
+				if fi.IsDir() || !fi.Mode().IsRegular() || ig.Ignored(repoRel, false) {
+					continue
+				}
+				files = append(files, wsFile{rel: childRel, abs: abs, fi: fi})
+			case typ.IsRegular():
+				if ig.Ignored(repoRel, false) {
+					continue
+				}
+				fi, err := e.Info()
+				if err != nil {
+					return err
+				}
+				files = append(files, wsFile{rel: childRel, abs: abs, fi: fi})
+			}
+		}
+		return nil
+	}
+	if err := walk(absDir, ""); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// hashMode selects what hashFiles does with each file's bytes.
+type hashMode int
+
+const (
+	hashOnly    hashMode = iota // compute the md5 (using the state cache)
+	hashToCache                 // compute the md5 and make sure the object is in the cache
+)
+
+// hashFiles hashes files on r.o.jobs goroutines and returns their oids in order.
+func (r *Repo) hashFiles(ctx context.Context, files []wsFile, legacy bool, mode hashMode, st *state, desc string) ([]string, error) {
+	oids := make([]string, len(files))
+	if len(files) == 0 {
+		return oids, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bar := r.o.progress.Bar(desc, int64(len(files)))
+	defer bar.Done()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	next := make(chan int)
+	for range min(r.o.jobs, len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				oid, err := r.hashOne(ctx, files[i], legacy, mode, st)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+						cancel()
+					}
+					mu.Unlock()
+					continue
+				}
+				oids[i] = oid
+				bar.Add(1)
+			}
+		}()
+	}
+loop:
+	for i := range files {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return oids, nil
+}
+
+func (r *Repo) hashOne(ctx context.Context, f wsFile, legacy bool, mode hashMode, st *state) (string, error) {
+	if !legacy {
+		if oid, ok := st.get(f.abs, f.fi); ok {
+			if mode == hashOnly || r.Cache.Has(oid, false) {
+				return oid, nil
+			}
+		}
+	}
+	var oid string
+	var err error
+	if mode == hashToCache && !legacy {
+		oid, _, err = r.Cache.PutFile(ctx, f.abs)
+	} else {
+		oid, err = hashPath(f.abs, legacy)
+	}
+	if err != nil {
+		return "", fmt.Errorf("hashing %s: %w", f.abs, err)
+	}
+	if !legacy {
+		st.put(f.abs, f.fi, oid)
+	}
+	return oid, nil
+}
+
+func hashPath(path string, legacy bool) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	oid, _, err := dvcfmt.HashReader(fh, legacy)
+	return oid, err
+}
+
+// state remembers file md5s keyed by (path, inode, size, mtime) so that unchanged files are
+// not re-hashed. It is catdog's own file (.dvc/tmp/catdog-state.gob); dvc's databases are
+// never written.
+type state struct {
+	mu    sync.Mutex
+	path  string
+	m     map[string]stateEntry
+	dirty bool
+}
+
+type stateEntry struct {
+	Ino   uint64
+	Size  int64
+	MTime int64
+	MD5   string
+}
+
+const maxStateEntries = 5_000_000
+
+func (r *Repo) openState() *state {
+	s := &state{path: filepath.Join(r.Root, DvcDir, "tmp", "catdog-state.gob"), m: map[string]stateEntry{}}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return s
+	}
+	defer f.Close()
+	if err := gob.NewDecoder(f).Decode(&s.m); err != nil || len(s.m) > maxStateEntries {
+		s.m = map[string]stateEntry{}
+	}
+	return s
+}
+
+func key(fi fs.FileInfo) (ino uint64, mtime int64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return ino, fi.ModTime().UnixNano()
+}
+
+func (s *state) get(abs string, fi fs.FileInfo) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	ino, mt := key(fi)
+	s.mu.Lock()
+	e, ok := s.m[abs]
+	s.mu.Unlock()
+	if !ok || e.Ino != ino || e.MTime != mt || e.Size != fi.Size() {
+		return "", false
+	}
+	return e.MD5, true
+}
+
+func (s *state) put(abs string, fi fs.FileInfo, oid string) {
+	if s == nil {
+		return
+	}
+	ino, mt := key(fi)
+	s.mu.Lock()
+	s.m[abs] = stateEntry{Ino: ino, Size: fi.Size(), MTime: mt, MD5: oid}
+	s.dirty = true
+	s.mu.Unlock()
+}
+
+func (s *state) forget(abs string) {
+	s.mu.Lock()
+	if _, ok := s.m[abs]; ok {
+		delete(s.m, abs)
+		s.dirty = true
+	}
+	s.mu.Unlock()
+}
+
+func (s *state) save() error {
+	if s == nil || !s.dirty {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".catdog-state.*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	s.mu.Lock()
+	err = gob.NewEncoder(tmp).Encode(s.m)
+	s.mu.Unlock()
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), s.path)
+}
