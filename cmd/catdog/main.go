@@ -43,11 +43,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		// one line per command file; keep sorted by workflow order
 		dataCommand(),
-		dataCommand(),
 		prepareCommand(),
-		trainCommand(),
-		evaluateCommand(),
-		predictCommand(),
 	}
 }
 
