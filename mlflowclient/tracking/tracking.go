@@ -1,0 +1,355 @@
+// Package tracking records one training run in MLflow through a write-ahead journal, so
+// that tracking never stops training: every call is spooled first and sent when the server
+// answers, and a run that could not be finished online is completed by `catdog mlflow sync`.
+//
+// A Session implements train.Tracker (LogParams, LogMetrics, SetTags, LogArtifacts) and
+// Finish, which uploads the model directory as a self-describing MLflow model, registers a
+// model version, moves the champion alias when the test metric improves and terminates the
+// run FINISHED, FAILED or KILLED.
+package tracking
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/catdog-mlops/catdog/mlflowclient"
+	"github.com/catdog-mlops/catdog/mlflowclient/journal"
+)
+
+// Defaults of Config.
+const (
+	DefaultExperiment = "catdog"
+	DefaultAlias      = "champion"
+	DefaultMetricKey  = "test_accuracy"
+	DefaultFinishWait = 2 * time.Minute
+	// ModelArtifactPath is where the model directory goes in the run's artifacts.
+	ModelArtifactPath = "model"
+	// Flavor is the MLmodel flavor catdog writes.
+	Flavor = "catdog"
+)
+
+// rootArtifacts are files of the model directory also logged at the artifact root, where
+// the MLflow UI shows them first.
+var rootArtifacts = []string{"confusion_matrix.png", "learning_curves.png", "metrics.json", "manifest.csv"}
+
+// Config configures Start. Client and JournalDir are required.
+type Config struct {
+	Client          *mlflowclient.Client
+	JournalDir      string            // where the spool lives (one file per run)
+	Experiment      string            // default DefaultExperiment
+	RunName         string            // "" lets the server pick one
+	RegisteredModel string            // "" disables registration
+	Alias           string            // default DefaultAlias
+	MetricKey       string            // metric compared for promotion, default DefaultMetricKey
+	GitCommit       string            // mlflow.source.git.commit
+	Tags            map[string]string // extra run tags (e.g. catdog.version)
+	FinishWait      time.Duration     // how long Finish may try to reach the server, default DefaultFinishWait
+	Logger          *slog.Logger      // warnings about spooling; default discard
+}
+
+// Session is one tracked run. Its methods are safe for concurrent use.
+type Session struct {
+	cfg Config
+	c   *mlflowclient.Client
+	j   *journal.Journal
+	log *slog.Logger
+
+	mu        sync.Mutex
+	offline   bool
+	retryAt   time.Time
+	backoff   time.Duration
+	lastStep  int64
+	seenKeys  map[string]bool
+	finished  bool
+	spoolNote bool
+}
+
+// Start opens a journal, records the run creation and tries to send it. An unreachable
+// server is not an error: the run is created later from the journal.
+func Start(ctx context.Context, cfg Config) (*Session, error) {
+	if cfg.Client == nil || cfg.JournalDir == "" {
+		return nil, errors.New("tracking: Client and JournalDir are required")
+	}
+	if cfg.Experiment == "" {
+		cfg.Experiment = DefaultExperiment
+	}
+	if cfg.Alias == "" {
+		cfg.Alias = DefaultAlias
+	}
+	if cfg.MetricKey == "" {
+		cfg.MetricKey = DefaultMetricKey
+	}
+	if cfg.FinishWait == 0 {
+		cfg.FinishWait = DefaultFinishWait
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	j, err := journal.Create(cfg.JournalDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{cfg: cfg, c: cfg.Client, j: j, log: log, seenKeys: map[string]bool{}}
+	var tags []mlflowclient.Tag
+	for _, k := range sortedKeys(cfg.Tags) {
+		tags = append(tags, mlflowclient.Tag{Key: k, Value: cfg.Tags[k]})
+	}
+	err = s.record(ctx, journal.Entry{Op: journal.OpCreateRun, CreateRun: &journal.CreateRun{
+		Experiment: cfg.Experiment, RunName: cfg.RunName, StartTime: time.Now().UnixMilli(), GitCommit: cfg.GitCommit, Tags: tags}})
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// RunID returns the server's run ID, or "" while the run exists only in the journal.
+func (s *Session) RunID() string { return s.j.State().RunID }
+
+// JournalPath returns the path of the run's journal file.
+func (s *Session) JournalPath() string { return s.j.Path() }
+
+// record appends e to the journal and then tries to send everything pending. Only local
+// failures (journal not writable) and permanently rejected entries are returned.
+func (s *Session) record(ctx context.Context, e journal.Entry) error {
+	if _, err := s.j.Append(e); err != nil {
+		return err
+	}
+	return s.flush(ctx, false)
+}
+
+// flush replays pending entries unless the server was found offline moments ago (then it
+// waits for a growing back-off, up to a minute, before trying again) or force is set.
+func (s *Session) flush(ctx context.Context, force bool) error {
+	s.mu.Lock()
+	if s.offline && !force && time.Now().Before(s.retryAt) {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	res, err := s.j.Replay(ctx, s.c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if errors.Is(err, journal.ErrOffline) {
+		if !s.offline {
+			s.backoff = 2 * time.Second
+			s.log.Warn("mlflow: tracking server unavailable; spooling to the local journal (training goes on)",
+				"journal", s.j.Path(), "err", err.Error())
+		} else {
+			s.backoff = min(2*s.backoff, time.Minute)
+		}
+		s.offline, s.retryAt = true, time.Now().Add(s.backoff)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if s.offline {
+		s.log.Info("mlflow: tracking server back; spooled entries replayed", "applied", res.Applied)
+		s.offline = false
+	}
+	if len(res.Skipped) > 0 {
+		var errs []error
+		for _, sk := range res.Skipped {
+			errs = append(errs, fmt.Errorf("mlflow rejected %s (journal entry %d): %s", sk.Op, sk.Seq, sk.Error))
+		}
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// LogParams implements train.Tracker.
+func (s *Session) LogParams(ctx context.Context, params map[string]string) error {
+	var b mlflowclient.Batch
+	for _, k := range sortedKeys(params) {
+		b.Params = append(b.Params, mlflowclient.Param{Key: k, Value: params[k]})
+	}
+	return s.logBatch(ctx, b)
+}
+
+// LogMetrics implements train.Tracker. Points are timestamped now; replays keep the stamp,
+// so the server de-duplicates them.
+func (s *Session) LogMetrics(ctx context.Context, step int64, metrics map[string]float64) error {
+	ts := time.Now().UnixMilli()
+	var b mlflowclient.Batch
+	s.mu.Lock()
+	for _, k := range sortedKeys(metrics) {
+		b.Metrics = append(b.Metrics, mlflowclient.Metric{Key: k, Value: mlflowclient.Float(metrics[k]), Timestamp: ts, Step: step})
+		s.seenKeys[k] = true
+	}
+	s.lastStep = max(s.lastStep, step)
+	s.mu.Unlock()
+	return s.logBatch(ctx, b)
+}
+
+// SetTags implements train.Tracker.
+func (s *Session) SetTags(ctx context.Context, tags map[string]string) error {
+	var b mlflowclient.Batch
+	for _, k := range sortedKeys(tags) {
+		b.Tags = append(b.Tags, mlflowclient.Tag{Key: k, Value: tags[k]})
+	}
+	return s.logBatch(ctx, b)
+}
+
+func (s *Session) logBatch(ctx context.Context, b mlflowclient.Batch) error {
+	if len(b.Metrics)+len(b.Params)+len(b.Tags) == 0 {
+		return nil
+	}
+	if err := b.Validate(); err != nil { // never spool what the server would reject
+		return err
+	}
+	return s.record(ctx, journal.Entry{Op: journal.OpLogBatch, Batch: &b})
+}
+
+// LogArtifacts implements train.Tracker: every file below localDir goes to artifactPath.
+// The files are read when sent, so they must stay in place until the run is synced.
+func (s *Session) LogArtifacts(ctx context.Context, localDir, artifactPath string) error {
+	if err := mlflowclient.ValidateArtifactPath(artifactPath); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(localDir)
+	if err != nil {
+		return err
+	}
+	return s.record(ctx, journal.Entry{Op: journal.OpUpload, Upload: &journal.Upload{LocalPath: abs, ArtifactPath: artifactPath}})
+}
+
+// Summary tells what Finish achieved.
+type Summary struct {
+	RunID    string
+	Status   string // FINISHED, FAILED or KILLED
+	Version  string // registered model version ("" when not registered yet)
+	Promoted bool   // the alias now points at Version
+	Spooled  int    // entries left in the journal (server unavailable); sync them later
+	Journal  string // journal path when Spooled > 0
+	Skipped  []journal.Skipped
+}
+
+// Finish ends the run. On success (runErr nil) it uploads modelDir as the "model" artifact
+// with an MLmodel descriptor, logs the plots, metrics and manifest at the artifact root,
+// logs the test metric, registers a model version and promotes the alias when the metric
+// beats the current champion's. The run ends FINISHED, FAILED when runErr is set, or KILLED
+// when ctx was cancelled (SIGINT/SIGTERM) or runErr is a cancellation. It never returns an
+// error for an unreachable server: what could not be sent stays in the journal.
+func (s *Session) Finish(ctx context.Context, modelDir string, testAccuracy float64, runErr error) (Summary, error) {
+	s.mu.Lock()
+	if s.finished {
+		s.mu.Unlock()
+		return Summary{}, errors.New("tracking: Finish called twice")
+	}
+	s.finished = true
+	s.mu.Unlock()
+
+	status := mlflowclient.StatusFinished
+	switch {
+	case ctx.Err() != nil || errors.Is(runErr, context.Canceled):
+		status = mlflowclient.StatusKilled
+	case runErr != nil:
+		status = mlflowclient.StatusFailed
+	}
+	// the training context may be cancelled: finishing gets its own bounded context
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FinishWait)
+	defer cancel()
+
+	var errs []error
+	if status == mlflowclient.StatusFinished && modelDir != "" {
+		errs = append(errs, s.recordModel(fctx, modelDir, testAccuracy)...)
+	}
+	if _, err := s.j.Append(journal.Entry{Op: journal.OpTerminate, Terminate: &journal.Terminate{Status: status, EndTime: time.Now().UnixMilli()}}); err != nil {
+		errs = append(errs, err)
+	}
+	ferr := s.flush(fctx, true)
+	if ferr != nil {
+		errs = append(errs, ferr)
+	}
+	st := s.j.State()
+	pending, _ := s.j.Pending()
+	sum := Summary{RunID: st.RunID, Status: status, Version: st.Version, Promoted: st.Promoted, Spooled: len(pending), Skipped: st.Skipped}
+	if sum.Spooled > 0 {
+		sum.Journal = s.j.Path()
+		s.log.Warn("mlflow: run not fully sent; replay it with `catdog mlflow sync`", "pending", sum.Spooled, "journal", sum.Journal)
+		errs = append(errs, s.j.Close())
+	} else if s.j.Done() {
+		errs = append(errs, s.j.Remove())
+	} else {
+		errs = append(errs, s.j.Close())
+	}
+	return sum, errors.Join(errs...)
+}
+
+func (s *Session) recordModel(ctx context.Context, modelDir string, testAccuracy float64) []error {
+	var errs []error
+	abs, err := filepath.Abs(modelDir)
+	if err != nil {
+		return []error{err}
+	}
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return []error{fmt.Errorf("tracking: model dir: %w", err)}
+	}
+	s.mu.Lock()
+	logAcc := !s.seenKeys[s.cfg.MetricKey] && !math.IsNaN(testAccuracy)
+	step := s.lastStep
+	s.mu.Unlock()
+	if logAcc {
+		errs = append(errs, s.LogMetrics(ctx, step, map[string]float64{s.cfg.MetricKey: testAccuracy}))
+	}
+	var size int64
+	isRoot := map[string]bool{}
+	for _, n := range rootArtifacts {
+		isRoot[n] = true
+	}
+	for _, e := range entries {
+		p := filepath.Join(abs, e.Name())
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			size += fi.Size()
+		}
+		errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpUpload, Upload: &journal.Upload{LocalPath: p, ArtifactPath: ModelArtifactPath + "/" + e.Name()}}))
+		if isRoot[e.Name()] {
+			errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpUpload, Upload: &journal.Upload{LocalPath: p, ArtifactPath: e.Name()}}))
+		}
+	}
+	errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpMLmodel, MLmodel: &journal.MLmodel{
+		ArtifactPath: ModelArtifactPath, Flavor: Flavor, ModelSizeBytes: size, ModelUUID: newUUID(), Created: time.Now().UnixMilli(),
+		FlavorConfig: map[string]any{
+			"model_data": "best_model.ot", "model_info": "model.json", "format": "libtorch-jit-state (gotch)",
+			"loader": "catdog serve --model DIR",
+		}}}))
+	if s.cfg.RegisteredModel != "" {
+		errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpRegister, Register: &journal.Register{
+			Model: s.cfg.RegisteredModel, ArtifactPath: ModelArtifactPath, Alias: s.cfg.Alias, MetricKey: s.cfg.MetricKey, Value: mlflowclient.Float(testAccuracy)}}))
+	}
+	return errs
+}
+
+func (s *Session) appendOnly(e journal.Entry) error {
+	_, err := s.j.Append(e)
+	return err
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = io.ReadFull(rand.Reader, b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
