@@ -88,7 +88,7 @@ func (a Augment) Apply(rng *rand.Rand, src []byte, srcSize, outSize int, spec Sp
 	// The per-column source offsets and weights go in the (not yet used) blue plane as scratch.
 	R, G, B := dst[:n:n], dst[n:2*n:2*n], dst[2*n:3*n:3*n]
 	type tap struct {
-		i0, i1 int
+		i0, i1 int // byte offsets 3*index
 		w      float32
 	}
 	taps := func(o, start, length int) tap {
@@ -101,7 +101,7 @@ func (a Augment) Apply(rng *rand.Rand, src []byte, srcSize, outSize int, spec Sp
 			i0 = length - 1
 		}
 		i1 := min(i0+1, length-1)
-		return tap{start + i0, start + i1, float32(s - float64(i0))}
+		return tap{3 * (start + i0), 3 * (start + i1), float32(s - float64(i0))}
 	}
 	cols := make([]tap, 0, 256) // small; escapes only when outSize > 256
 	if outSize > cap(cols) {
@@ -118,20 +118,18 @@ func (a Augment) Apply(rng *rand.Rand, src []byte, srcSize, outSize int, spec Sp
 	stride := srcSize * 3
 	for oy := 0; oy < outSize; oy++ {
 		ty := taps(oy, y0, ch)
-		r0 := src[ty.i0*stride : ty.i0*stride+stride]
-		r1 := src[ty.i1*stride : ty.i1*stride+stride]
+		r0 := src[ty.i0/3*stride : ty.i0/3*stride+stride]
+		r1 := src[ty.i1/3*stride : ty.i1/3*stride+stride]
 		wy := ty.w
 		row := oy * outSize
+		rR, rG, rB := R[row:row+outSize], G[row:row+outSize], B[row:row+outSize]
 		for ox, tx := range cols {
-			a0, a1 := 3*tx.i0, 3*tx.i1
+			p, q := r0[tx.i0:tx.i0+3:tx.i0+3], r0[tx.i1:tx.i1+3:tx.i1+3]
+			u, v := r1[tx.i0:tx.i0+3:tx.i0+3], r1[tx.i1:tx.i1+3:tx.i1+3]
 			wx := tx.w
-			for c, plane := range [3][]float32{R, G, B} {
-				p00, p01 := float32(r0[a0+c]), float32(r0[a1+c])
-				p10, p11 := float32(r1[a0+c]), float32(r1[a1+c])
-				top := p00 + (p01-p00)*wx
-				bot := p10 + (p11-p10)*wx
-				plane[row+ox] = (top + (bot-top)*wy) * inv
-			}
+			rR[ox] = lerp2(p[0], q[0], u[0], v[0], wx, wy) * inv
+			rG[ox] = lerp2(p[1], q[1], u[1], v[1], wx, wy) * inv
+			rB[ox] = lerp2(p[2], q[2], u[2], v[2], wx, wy) * inv
 		}
 	}
 
@@ -164,6 +162,13 @@ func (a Augment) Apply(rng *rand.Rand, src []byte, srcSize, outSize int, spec Sp
 			plane[i] = (v - m) * is
 		}
 	}
+}
+
+// lerp2 interpolates bilinearly between p (top left), q (top right), u (bottom left), v (bottom right).
+func lerp2(p, q, u, v byte, wx, wy float32) float32 {
+	top := float32(p) + (float32(q)-float32(p))*wx
+	bot := float32(u) + (float32(v)-float32(u))*wx
+	return top + (bot-top)*wy
 }
 
 // gray is the ITU-R 601 luma torchvision uses for contrast and saturation.

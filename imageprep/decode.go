@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"strings"
 )
 
 // Limits bounds what Decode accepts.
@@ -167,12 +168,20 @@ func classify(format string, err error) *DecodeError {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return &DecodeError{Reason: ReasonTruncated, Err: fmt.Errorf("%s data ends early: %w", format, err)}
 	case errors.As(err, &ju), errors.As(err, &pu):
-		return &DecodeError{Reason: ReasonUnsupportedFormat, Err: fmt.Errorf("%s: %w", format, err)}
+		return &DecodeError{Reason: ReasonUnsupportedFormat, Err: prefixed(format, err)}
 	case errors.As(err, &jf), errors.As(err, &pf):
-		return &DecodeError{Reason: ReasonCorrupt, Err: fmt.Errorf("%s: %w", format, err)}
+		return &DecodeError{Reason: ReasonCorrupt, Err: prefixed(format, err)}
 	default:
-		return &DecodeError{Reason: ReasonCorrupt, Err: fmt.Errorf("%s: %w", format, err)}
+		return &DecodeError{Reason: ReasonCorrupt, Err: prefixed(format, err)}
 	}
+}
+
+// prefixed names the format in err's message unless the decoder already did ("png: ...").
+func prefixed(format string, err error) error {
+	if strings.HasPrefix(err.Error(), format+":") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", format, err)
 }
 
 // sniff names the format from the magic bytes: "jpeg", "png", another known image format
