@@ -44,6 +44,12 @@ func commands() []*cli.Command {
 		// one line per command file; keep sorted by workflow order
 		dataCommand(),
 		prepareCommand(),
+		trainCommand(),
+		evaluateCommand(),
+		predictCommand(),
+		mlflowCommand(),
+		modelCommand(),
+		imageCommand(),
 	}
 }
 

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/catdog-mlops/catdog/internal/buildinfo"
+	"github.com/catdog-mlops/catdog/mlflowclient"
+	"github.com/catdog-mlops/catdog/mlflowclient/tracking"
+	"github.com/catdog-mlops/catdog/train"
+)
+
+// trackingURIFlag and journalFlag are shared by train, mlflow sync and model pull.
+func trackingURIFlag() cli.Flag {
+	return &cli.StringFlag{Name: "tracking-uri", Usage: "MLflow tracking server (http[s]://host:port[/prefix]); empty: no tracking",
+		EnvVars: []string{mlflowclient.EnvTrackingURI}}
+}
+
+func journalFlag() cli.Flag {
+	return &cli.StringFlag{Name: "mlflow-journal", Usage: "folder of the local MLflow spool (default $CATDOG_CACHE/mlflow-journal)",
+		EnvVars: []string{"CATDOG_MLFLOW_JOURNAL"}}
+}
+
+// trackingFlags are the MLflow flags of `catdog train`.
+func trackingFlags() []cli.Flag {
+	return []cli.Flag{
+		trackingURIFlag(),
+		&cli.StringFlag{Name: "experiment", Value: tracking.DefaultExperiment, Usage: "MLflow experiment name", EnvVars: []string{"MLFLOW_EXPERIMENT_NAME"}},
+		&cli.StringFlag{Name: "run-name", Usage: "MLflow run name (default: chosen by the server)", EnvVars: []string{"MLFLOW_RUN_NAME"}},
+		&cli.StringFlag{Name: "registered-model", Value: "catdog", Usage: "registered model to add a version to (empty: do not register)", EnvVars: []string{"CATDOG_REGISTERED_MODEL"}},
+		&cli.StringFlag{Name: "champion-alias", Value: tracking.DefaultAlias, Usage: "alias moved to the new version when its test accuracy beats the current one's", EnvVars: []string{"CATDOG_CHAMPION_ALIAS"}},
+		journalFlag(),
+	}
+}
+
+func journalDir(c *cli.Context) string {
+	if d := c.String("mlflow-journal"); d != "" {
+		return d
+	}
+	cache := os.Getenv("CATDOG_CACHE")
+	if cache == "" {
+		if d, err := os.UserCacheDir(); err == nil {
+			cache = filepath.Join(d, "catdog")
+		} else {
+			cache = ".cache"
+		}
+	}
+	return filepath.Join(cache, "mlflow-journal")
+}
+
+func newMLflowClient(c *cli.Context, opts ...mlflowclient.Option) (*mlflowclient.Client, error) {
+	return mlflowclient.NewFromEnv(c.String("tracking-uri"), opts...)
+}
+
+// trackingSession adapts tracking.Session (MLflow through a local journal) to train.Tracker
+// and reports the outcome of Finish on the command's error stream.
+type trackingSession struct {
+	s *tracking.Session
+	c *cli.Context
+}
+
+var _ train.Tracker = (*trackingSession)(nil)
+
+// startTracking starts an MLflow run when a tracking URI is configured (nil, nil otherwise).
+// An unreachable server is not an error: the run is spooled and synced later.
+func startTracking(c *cli.Context) (*trackingSession, error) {
+	if c.String("tracking-uri") == "" {
+		return nil, nil
+	}
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	// short retries: a dead server must not hold training up; the journal keeps everything
+	cl, err := newMLflowClient(c, mlflowclient.WithRetry(mlflowclient.RetryPolicy{MaxRetries: 2, BaseDelay: 250 * time.Millisecond, MaxDelay: 2 * time.Second, Jitter: 100 * time.Millisecond}),
+		mlflowclient.WithTimeout(30*time.Second), mlflowclient.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.Context
+	s, err := tracking.Start(ctx, tracking.Config{
+		Client: cl, JournalDir: journalDir(c), Experiment: c.String("experiment"), RunName: c.String("run-name"),
+		RegisteredModel: c.String("registered-model"), Alias: c.String("champion-alias"),
+		GitCommit: mlflowclient.GitCommit(ctx, "."),
+		Tags:      map[string]string{"catdog.version": buildinfo.Version()},
+		Logger:    log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mlflow: %w", err)
+	}
+	if id := s.RunID(); id != "" {
+		fmt.Fprintf(c.App.ErrWriter, "mlflow: run %s at %s\n", id, cl.TrackingURI())
+	}
+	return &trackingSession{s: s, c: c}, nil
+}
+
+// LogParams implements train.Tracker.
+func (t *trackingSession) LogParams(ctx context.Context, p map[string]string) error {
+	return t.s.LogParams(ctx, p)
+}
+
+// LogMetrics implements train.Tracker.
+func (t *trackingSession) LogMetrics(ctx context.Context, step int64, m map[string]float64) error {
+	return t.s.LogMetrics(ctx, step, m)
+}
+
+// SetTags implements train.Tracker.
+func (t *trackingSession) SetTags(ctx context.Context, tags map[string]string) error {
+	return t.s.SetTags(ctx, tags)
+}
+
+// LogArtifacts implements train.Tracker.
+func (t *trackingSession) LogArtifacts(ctx context.Context, dir, artifactPath string) error {
+	return t.s.LogArtifacts(ctx, dir, artifactPath)
+}
+
+// Finish uploads the model, registers it, moves the champion alias when it is better and
+// ends the run (FINISHED, FAILED on runErr, KILLED when ctx was cancelled).
+func (t *trackingSession) Finish(ctx context.Context, modelDir string, testAccuracy float64, runErr error) error {
+	sum, err := t.s.Finish(ctx, modelDir, testAccuracy, runErr)
+	w := t.c.App.ErrWriter
+	switch {
+	case sum.Spooled > 0:
+		fmt.Fprintf(w, "mlflow: server unavailable; %d operations kept in %s — run `catdog mlflow sync` when it is back\n", sum.Spooled, sum.Journal)
+	case sum.Version != "":
+		promo := "alias " + t.c.String("champion-alias") + " unchanged (not better)"
+		if sum.Promoted {
+			promo = "now " + t.c.String("champion-alias")
+		}
+		fmt.Fprintf(w, "mlflow: run %s %s; registered %s version %s, %s\n", sum.RunID, sum.Status, t.c.String("registered-model"), sum.Version, promo)
+	default:
+		fmt.Fprintf(w, "mlflow: run %s %s\n", sum.RunID, sum.Status)
+	}
+	return err
+}
