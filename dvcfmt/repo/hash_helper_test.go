@@ -6,4 +6,6 @@ import (
 	"github.com/catdog-mlops/catdog/dvcfmt"
 )
 
-func dvcfmtHash(s string) (string, int64, error) { return dvcfmt.HashReader(strings.NewReader(s), false) }
+func dvcfmtHash(s string) (string, int64, error) {
+	return dvcfmt.HashReader(strings.NewReader(s), false)
+}

@@ -22,20 +22,20 @@ var ctx = context.Background()
 func makeTree(t *testing.T, root string) {
 	t.Helper()
 	files := map[string]string{
-		"data/foo":                "foo",
-		"data/empty.txt":          "",
-		"data/sub/x y.txt":        "x",
-		"data/sub-dir/q":          "q",
-		"data/é.txt":              "z",
-		"data/日本/猫 🐱.txt":         "neko",
-		"data/deep/a/b/c/d.bin":   "\x00\x01\x02binary",
-		"data/crlf.txt":           "line1\r\nline2\r\n",
-		"data/ignored.tmp":        "ignored by .dvcignore",
-		"data/sub/also.tmp":       "ignored too",
-		"data/quote\"and'.txt":    "q",
-		"data/back\\slash.txt":    "b",
-		"data/a-b.txt":            "y",
-		"model.bin":               strings.Repeat("weights", 50000),
+		"data/foo":              "foo",
+		"data/empty.txt":        "",
+		"data/sub/x y.txt":      "x",
+		"data/sub-dir/q":        "q",
+		"data/é.txt":            "z",
+		"data/日本/猫 🐱.txt":       "neko",
+		"data/deep/a/b/c/d.bin": "\x00\x01\x02binary",
+		"data/crlf.txt":         "line1\r\nline2\r\n",
+		"data/ignored.tmp":      "ignored by .dvcignore",
+		"data/sub/also.tmp":     "ignored too",
+		"data/quote\"and'.txt":  "q",
+		"data/back\\slash.txt":  "b",
+		"data/a-b.txt":          "y",
+		"model.bin":             strings.Repeat("weights", 50000),
 	}
 	for p, body := range files {
 		full := filepath.Join(root, filepath.FromSlash(p))
