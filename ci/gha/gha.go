@@ -202,7 +202,8 @@ func (a *Actions) Suppressed(kind string) int {
 }
 
 // SetOutput sets a step output. In Actions it appends a heredoc block with a random delimiter
-// to $GITHUB_OUTPUT, so values may span lines; outside Actions it prints "name=value".
+// to $GITHUB_OUTPUT, so values may span lines; outside Actions it prints "name: value" with
+// lines joined by ", ".
 func (a *Actions) SetOutput(name, value string) error {
 	if name == "" || strings.ContainsAny(name, "\r\n=<") || strings.TrimSpace(name) != name {
 		return fmt.Errorf("%w: %q", ErrInvalidName, name)
@@ -213,7 +214,11 @@ func (a *Actions) SetOutput(name, value string) error {
 	if !a.enabled || a.outputPath == "" {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		_, err := fmt.Fprintf(a.w, "%s=%s\n", name, value)
+		plain := value
+		if strings.ContainsAny(value, "\r\n") {
+			plain = strings.Join(strings.FieldsFunc(value, func(r rune) bool { return r == '\n' || r == '\r' }), ", ")
+		}
+		_, err := fmt.Fprintf(a.w, "%s: %s\n", name, plain)
 		return err
 	}
 	delim, err := delimiter(name, value)

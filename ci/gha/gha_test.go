@@ -171,10 +171,13 @@ func TestOutsideActionsPrintsPlainly(t *testing.T) {
 	if err := a.SetOutput("digest", "sha256:1"); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.SetOutput("tags", "main\nsha-0123456\n"); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.AppendSummary("# done"); err != nil {
 		t.Fatal(err)
 	}
-	want := "== Push ==\nerror: a.go:3: boom\ndigest=sha256:1\n# done\n"
+	want := "== Push ==\nerror: a.go:3: boom\ndigest: sha256:1\ntags: main, sha-0123456\n# done\n"
 	if stdout.String() != want {
 		t.Errorf("stdout = %q, want %q", stdout.String(), want)
 	}

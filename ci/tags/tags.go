@@ -11,12 +11,14 @@
 //
 // so refs/heads/my/branch gives "my-branch", refs/pull/12/merge gives "pr-12", refs/tags/v1.2.3
 // gives "1.2.3", "1.2" and "latest", and every commit adds "sha-<7 hex>". It is a pure function
-// of its input.
+// of its input; FromGit and FromEnv only gather the input.
 package tags
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"regexp"
 	"strings"
 )
@@ -115,4 +117,21 @@ func Version(c Context) string {
 		return ""
 	}
 	return t[0]
+}
+
+// FromGit reads the ref and commit of the checkout at dir with git (for local builds; in
+// Actions use FromEnv). A detached HEAD gives an empty Ref.
+func FromGit(ctx context.Context, dir string) (Context, error) {
+	run := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	sha, err := run("rev-parse", "HEAD")
+	if err != nil {
+		return Context{}, fmt.Errorf("tags: git rev-parse HEAD: %w", err)
+	}
+	ref, _ := run("symbolic-ref", "-q", "HEAD")
+	return Context{Ref: ref, SHA: sha}, nil
 }

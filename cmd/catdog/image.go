@@ -1,0 +1,358 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/catdog-mlops/catdog/ci/gha"
+	"github.com/catdog-mlops/catdog/ci/image"
+	"github.com/catdog-mlops/catdog/ci/publish"
+	"github.com/catdog-mlops/catdog/ci/tags"
+)
+
+// imageCommand is `catdog image`: build, push, tag and smoke-run the serving image.
+func imageCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "image",
+		Usage: "build, push and smoke-run the OCI image that serves the model (no Docker daemon)",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "build",
+				Usage: "assemble the image (base, libtorch, app, model layers) and write it to a registry, an OCI layout or a tarball",
+				Description: "Layers are reproducible (SOURCE_DATE_EPOCH or the epoch as the only timestamp) and cached by\n" +
+					"content in --cache-dir, so only changed layers are compressed and pushed. Tags follow\n" +
+					"docker/metadata-action (branch, pr-N, X.Y.Z and X.Y on a semver tag, sha-<7>). In GitHub Actions\n" +
+					"the digest, image reference and tags go to $GITHUB_OUTPUT and a summary to $GITHUB_STEP_SUMMARY.",
+				Flags:  append(buildFlags(), pushFlags()...),
+				Action: runImageBuild,
+			},
+			{
+				Name:   "push",
+				Usage:  "push an image from an OCI layout (written by `image build --oci-layout`) to a registry",
+				Flags:  append([]cli.Flag{layoutFlag(true), layoutTagFlag()}, pushFlags()...),
+				Action: runImagePush,
+			},
+			{
+				Name:   "tags",
+				Usage:  "print the tags docker/metadata-action would give this git ref and commit",
+				Flags:  gitFlags(),
+				Action: runImageTags,
+			},
+			imageRunCommand(),
+		},
+	}
+}
+
+func defaultCacheDir() string {
+	if d := os.Getenv("CATDOG_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "catdog")
+	}
+	return filepath.Join(os.TempDir(), "catdog-cache")
+}
+
+func gitFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "ref", Usage: "git ref naming the image (refs/heads/B, refs/tags/vX.Y.Z, refs/pull/N/merge); default: the checkout's", EnvVars: []string{"GITHUB_REF"}},
+		&cli.StringFlag{Name: "sha", Usage: "commit SHA; default: the checkout's HEAD", EnvVars: []string{"GITHUB_SHA"}},
+	}
+}
+
+func buildFlags() []cli.Flag {
+	self, _ := os.Executable()
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "model", Value: "models", Usage: "model directory to serve (model.json, best_model.ot, ...)", EnvVars: []string{"CATDOG_MODEL_DIR"}},
+		&cli.StringFlag{Name: "binary", Value: self, Usage: "linux/amd64 catdog binary to put in the image (default: this one)"},
+		&cli.StringFlag{Name: "libtorch-dir", Value: filepath.Join(defaultCacheDir(), "libtorch-2.1.2", "lib"), Usage: "folder of the libtorch shared libraries", EnvVars: []string{"CATDOG_LIBTORCH_DIR"}},
+		&cli.StringFlag{Name: "base", Usage: "base image reference (e.g. a distroless cc image); default: assemble the base from this machine's Debian packages", EnvVars: []string{"CATDOG_BASE_IMAGE"}},
+		&cli.StringFlag{Name: "cache-dir", Value: filepath.Join(defaultCacheDir(), "image-layers"), Usage: "content-addressed cache of compressed layers", EnvVars: []string{"CATDOG_IMAGE_CACHE"}},
+		&cli.StringFlag{Name: "compression", Value: string(image.PGzip), Usage: "layer compressor: pgzip (parallel) or gzip"},
+		&cli.IntFlag{Name: "level", Value: image.DefaultCompressionLevel, Usage: "gzip level 1-9"},
+		&cli.Int64Flag{Name: "source-date-epoch", Value: -1, Usage: "creation time and file mtimes, in seconds since the epoch (default 0)", EnvVars: []string{"SOURCE_DATE_EPOCH"}},
+		&cli.StringFlag{Name: "source", Usage: "org.opencontainers.image.source label (default: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY)"},
+		&cli.StringSliceFlag{Name: "label", Usage: "extra label KEY=VALUE (repeatable)"},
+		layoutFlag(false),
+		layoutTagFlag(),
+		&cli.StringFlag{Name: "tarball", Usage: "also write a docker-load tarball to this file"},
+	}, gitFlags()...)
+}
+
+func layoutFlag(required bool) cli.Flag {
+	return &cli.StringFlag{Name: "oci-layout", Required: required, Usage: "OCI image layout directory"}
+}
+
+func layoutTagFlag() cli.Flag {
+	return &cli.StringFlag{Name: "layout-tag", Usage: "tag of the image inside the OCI layout (default: the first image tag)"}
+}
+
+func pushFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "repo", Usage: "push to this repository, e.g. ghcr.io/owner/catdog (credentials: docker config, or GITHUB_TOKEN for ghcr.io)", EnvVars: []string{"CATDOG_IMAGE_REPO"}},
+		&cli.StringSliceFlag{Name: "tag", Usage: "image tag (repeatable); default: computed from --ref and --sha"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+	}
+}
+
+// imageTags returns --tag, or the metadata-action tags of the git context.
+func imageTags(c *cli.Context) ([]string, tags.Context, error) {
+	gc := tags.Context{Ref: c.String("ref"), SHA: c.String("sha")}
+	if gc.Ref == "" || gc.SHA == "" {
+		local, err := tags.FromGit(c.Context, ".")
+		if err == nil {
+			if gc.Ref == "" {
+				gc.Ref = local.Ref
+			}
+			if gc.SHA == "" {
+				gc.SHA = local.SHA
+			}
+		}
+	}
+	if t := c.StringSlice("tag"); len(t) > 0 {
+		return t, gc, nil
+	}
+	t, err := tags.Compute(gc)
+	return t, gc, err
+}
+
+func actions(c *cli.Context) *gha.Actions {
+	a := gha.New(c.App.Writer, gha.FromEnv(os.Getenv))
+	if tok := os.Getenv("GITHUB_TOKEN"); tok != "" {
+		a.Mask(tok)
+	}
+	return a
+}
+
+// fail reports err as an annotation in Actions and returns it.
+func fail(a *gha.Actions, title string, err error) error {
+	a.Error(err.Error(), gha.Annotation{Title: title})
+	return err
+}
+
+func runImageBuild(c *cli.Context) error {
+	a := actions(c)
+	tagList, gc, err := imageTags(c)
+	if err != nil {
+		return fail(a, "image tags", fmt.Errorf("image build: %w", err))
+	}
+	created := time.Unix(0, 0)
+	if sde := c.Int64("source-date-epoch"); sde >= 0 {
+		created = time.Unix(sde, 0)
+	}
+	libs, err := image.LibrariesIn(c.String("libtorch-dir"))
+	if err != nil {
+		return fail(a, "image build", err)
+	}
+	labels, err := imageLabels(c, gc)
+	if err != nil {
+		return cli.Exit("catdog image build: "+err.Error(), 2)
+	}
+	spec := image.Spec{
+		Binary: c.String("binary"), Libraries: libs, ModelDir: c.String("model"),
+		BaseRef: c.String("base"), Labels: labels, Created: created,
+	}
+	if st, err := os.Stat(spec.ModelDir); err != nil || !st.IsDir() {
+		return fail(a, "image build", fmt.Errorf("image build: --model %s is not a directory", spec.ModelDir))
+	}
+	cache, err := image.NewCache(c.String("cache-dir"))
+	if err != nil {
+		return fail(a, "image build", err)
+	}
+	opts := []image.Option{
+		image.WithCompression(image.Compression(c.String("compression")), c.Int("level")),
+		image.WithKeychain(publish.Keychain()),
+		image.WithLogger(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))),
+	}
+	var bars *byteProgress
+	if !c.Bool("quiet") {
+		bars = newByteProgress(c.App.ErrWriter)
+		opts = append(opts, image.WithProgress(bars.layer))
+	}
+	end := a.Group("Build image")
+	start := time.Now()
+	res, err := image.NewBuilder(cache, opts...).Build(c.Context, spec)
+	bars.finish()
+	end()
+	if err != nil {
+		return fail(a, "image build", err)
+	}
+	buildTime := time.Since(start)
+	fmt.Fprintf(c.App.Writer, "built %s in %.1fs\n", res.Digest, buildTime.Seconds())
+	rows := make([][]string, 0, len(res.Layers))
+	for _, l := range res.Layers {
+		state := "compressed"
+		if l.Cached {
+			state = "cached"
+		}
+		rows = append(rows, []string{l.Name, l.Digest.String(), humanBytes(l.Size), state})
+	}
+	summary := "### catdog image\n\n" + fmt.Sprintf("Digest `%s`, built in %.1f s.\n\n", res.Digest, buildTime.Seconds()) +
+		gha.Table([]string{"layer", "digest", "size", "build"}, rows)
+
+	layoutTag := c.String("layout-tag")
+	if layoutTag == "" {
+		layoutTag = tagList[0]
+	}
+	if dir := c.String("oci-layout"); dir != "" {
+		if err := publish.WriteLayout(res.Image, dir, layoutTag); err != nil {
+			return fail(a, "image build", err)
+		}
+		fmt.Fprintf(c.App.Writer, "wrote OCI layout %s (tag %s)\n", dir, layoutTag)
+	}
+	if path := c.String("tarball"); path != "" {
+		repo := c.String("repo")
+		if repo == "" {
+			repo = "catdog"
+		}
+		refs := make([]string, 0, len(tagList))
+		for _, t := range tagList {
+			refs = append(refs, repo+":"+t)
+		}
+		if err := publish.WriteTarball(res.Image, path, refs); err != nil {
+			return fail(a, "image build", err)
+		}
+		fmt.Fprintf(c.App.Writer, "wrote tarball %s\n", path)
+	}
+	outputs := map[string]string{"digest": res.Digest.String(), "tags": strings.Join(tagList, "\n"), "version": labels[image.LabelVersion]}
+	if repo := c.String("repo"); repo != "" {
+		pushed, err := push(c, a, res.Image, repo, tagList)
+		if err != nil {
+			return err
+		}
+		outputs["image"] = pushed.Ref()
+		summary += pushSummary(pushed)
+	}
+	for _, k := range []string{"digest", "image", "tags", "version"} {
+		if v, ok := outputs[k]; ok {
+			if err := a.SetOutput(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	if a.Enabled() {
+		return a.AppendSummary(summary)
+	}
+	return nil
+}
+
+func imageLabels(c *cli.Context, gc tags.Context) (map[string]string, error) {
+	source := c.String("source")
+	if source == "" {
+		if srv, repo := os.Getenv("GITHUB_SERVER_URL"), os.Getenv("GITHUB_REPOSITORY"); srv != "" && repo != "" {
+			source = srv + "/" + repo
+		} else {
+			source = "https://github.com/catdog-mlops/catdog"
+		}
+	}
+	labels := map[string]string{image.LabelSource: source}
+	if gc.SHA != "" {
+		labels[image.LabelRevision] = gc.SHA
+	}
+	if v := tags.Version(gc); v != "" {
+		labels[image.LabelVersion] = v
+	}
+	for _, kv := range c.StringSlice("label") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--label %q is not KEY=VALUE", kv)
+		}
+		labels[k] = v
+	}
+	return labels, nil
+}
+
+func push(c *cli.Context, a *gha.Actions, img pushable, repo string, tagList []string) (*publish.Result, error) {
+	var opts []publish.Option
+	var bars *byteProgress
+	if !c.Bool("quiet") {
+		bars = newByteProgress(c.App.ErrWriter)
+		opts = append(opts, publish.WithProgress(bars.upload))
+	}
+	end := a.Group("Push " + repo)
+	start := time.Now()
+	pushed, err := publish.Push(c.Context, img, repo, tagList, opts...)
+	bars.finish()
+	end()
+	if err != nil {
+		return nil, fail(a, "image push", err)
+	}
+	fmt.Fprintf(c.App.Writer, "pushed %s (%d blobs uploaded, %d retried requests) in %.1fs\n",
+		pushed.Ref(), len(pushed.Uploaded), pushed.Retried, time.Since(start).Seconds())
+	for _, t := range tagList {
+		fmt.Fprintf(c.App.Writer, "  %s:%s\n", pushed.Repository, t)
+	}
+	return pushed, nil
+}
+
+func pushSummary(p *publish.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nPushed `%s` (%d blobs uploaded; unchanged layers skipped).\n\n", p.Ref(), len(p.Uploaded))
+	for _, t := range p.Tags {
+		fmt.Fprintf(&b, "- `%s:%s`\n", p.Repository, t)
+	}
+	return b.String()
+}
+
+func runImagePush(c *cli.Context) error {
+	a := actions(c)
+	repo := c.String("repo")
+	if repo == "" {
+		return cli.Exit("catdog image push: --repo is required", 2)
+	}
+	tagList, _, err := imageTags(c)
+	if err != nil {
+		return fail(a, "image tags", fmt.Errorf("image push: %w", err))
+	}
+	img, err := publish.ReadLayout(c.String("oci-layout"), c.String("layout-tag"))
+	if err != nil {
+		return fail(a, "image push", err)
+	}
+	pushed, err := push(c, a, img, repo, tagList)
+	if err != nil {
+		return err
+	}
+	if err := a.SetOutput("digest", pushed.Digest.String()); err != nil {
+		return err
+	}
+	if err := a.SetOutput("image", pushed.Ref()); err != nil {
+		return err
+	}
+	if a.Enabled() {
+		return a.AppendSummary("### catdog image push\n" + pushSummary(pushed))
+	}
+	return nil
+}
+
+func runImageTags(c *cli.Context) error {
+	a := actions(c)
+	tagList, _, err := imageTags(c)
+	if err != nil {
+		return fail(a, "image tags", err)
+	}
+	if a.Enabled() {
+		return a.SetOutput("tags", strings.Join(tagList, "\n"))
+	}
+	for _, t := range tagList {
+		fmt.Fprintln(c.App.Writer, t)
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
