@@ -49,6 +49,7 @@ func commands() []*cli.Command {
 		predictCommand(),
 		mlflowCommand(),
 		modelCommand(),
+		serveCommand(),
 		imageCommand(),
 	}
 }
