@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"fmt"
 	"io"
 	"net"
@@ -31,7 +35,7 @@ func imageRunCommand() *cli.Command {
 			&cli.StringFlag{Name: "image", Usage: "image reference to pull (tag or @sha256 digest)"},
 			layoutFlag(false),
 			layoutTagFlag(),
-			&cli.StringFlag{Name: "sample", Value: "../shared/data/petimages-dev/Cat/cat.0.jpg", Usage: "photo to POST to /predict", EnvVars: []string{"CATDOG_SMOKE_SAMPLE"}},
+			&cli.StringFlag{Name: "sample", Usage: "photo to POST to /predict (default: a generated 256x256 JPEG)", EnvVars: []string{"CATDOG_SMOKE_SAMPLE"}},
 			&cli.IntFlag{Name: "port", Usage: "port on 127.0.0.1 (default: a free one)"},
 			&cli.DurationFlag{Name: "timeout", Value: 3 * time.Minute, Usage: "how long the server may take to become ready and answer"},
 			&cli.StringFlag{Name: "rootfs", Usage: "extract here and keep it (default: a temp dir removed afterwards)"},
@@ -47,7 +51,7 @@ func runImageRun(c *cli.Context) error {
 	if err != nil {
 		return fail(a, "image run", err)
 	}
-	sample, err := readBounded(c.String("sample"), maxSampleBytes)
+	sample, err := smokeSample(c.String("sample"))
 	if err != nil {
 		return fail(a, "image run", err)
 	}
@@ -96,7 +100,7 @@ func runImageRun(c *cli.Context) error {
 		return fail(a, "image smoke test", err)
 	}
 	fmt.Fprintf(c.App.Writer, "smoke test passed: ready after %.1fs, /predict %s -> %s (%.3f)\n",
-		res.ReadyAfter.Seconds(), filepath.Base(c.String("sample")), res.Prediction.Label, res.Prediction.Confidence)
+		res.ReadyAfter.Seconds(), sampleName(c.String("sample")), res.Prediction.Label, res.Prediction.Confidence)
 	if err := a.SetOutput("label", res.Prediction.Label); err != nil {
 		return err
 	}
@@ -169,4 +173,29 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// smokeSample reads the photo at path, or generates a JPEG when path is empty.
+func smokeSample(path string) ([]byte, error) {
+	if path != "" {
+		return readBounded(path, maxSampleBytes)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 256, 256))
+	for y := 0; y < 256; y++ {
+		for x := 0; x < 256; x++ {
+			img.Set(x, y, color.RGBA{R: uint8(x), G: uint8(y), B: uint8((x + y) / 2), A: 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func sampleName(path string) string {
+	if path == "" {
+		return "generated.jpg"
+	}
+	return filepath.Base(path)
 }

@@ -1,0 +1,161 @@
+package gha_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/catdog-mlops/catdog/internal/testenv"
+)
+
+// actionlint finds the pinned actionlint that `make deps` installs into $CATDOG_CACHE/gobin.
+func actionlint(t *testing.T) string {
+	t.Helper()
+	cache := os.Getenv("CATDOG_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "catdog")
+	}
+	if p := filepath.Join(cache, "gobin", "actionlint"); fileExists(p) {
+		return p
+	}
+	if p, err := exec.LookPath("actionlint"); err == nil {
+		return p
+	}
+	t.Fatal("actionlint not found; run `make deps` (make test does it): it installs github.com/rhysd/actionlint/cmd/actionlint from the Go module proxy")
+	return ""
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func TestWorkflowsPassActionlint(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	bin := actionlint(t)
+	shellcheck := testenv.LookPath(t, "shellcheck", "apt-get install shellcheck")
+	files, _ := filepath.Glob(filepath.Join(root, ".github", "workflows", "*.yml"))
+	if len(files) < 2 {
+		t.Fatalf("found workflows %v, want ci.yml and cd.yml", files)
+	}
+	// -pyflakes= : no Python in the workflows. shellcheck checks every run: block.
+	out, err := testenv.RunErr(root, nil, bin, append([]string{"-shellcheck=" + shellcheck, "-pyflakes=", "-no-color"}, files...)...)
+	if err != nil {
+		t.Fatalf("actionlint found problems (%v):\n%s", err, out)
+	}
+	// actionlint itself must catch a broken workflow, or this test proves nothing.
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	if err := os.WriteFile(bad, []byte("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.evnt_name }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := testenv.RunErr(root, nil, bin, "-shellcheck=", "-pyflakes=", bad); err == nil || !strings.Contains(out, "evnt_name") {
+		t.Fatalf("actionlint accepted a typo in an expression: %v\n%s", err, out)
+	}
+}
+
+type workflow struct {
+	On          map[string]any    `yaml:"on"`
+	Permissions map[string]string `yaml:"permissions"`
+	Jobs        map[string]struct {
+		Needs       any               `yaml:"needs"`
+		If          string            `yaml:"if"`
+		Uses        string            `yaml:"uses"`
+		With        map[string]string `yaml:"with"`
+		Permissions map[string]string `yaml:"permissions"`
+		Outputs     map[string]string `yaml:"outputs"`
+		Steps       []struct {
+			ID   string            `yaml:"id"`
+			Uses string            `yaml:"uses"`
+			Run  string            `yaml:"run"`
+			Env  map[string]string `yaml:"env"`
+		} `yaml:"steps"`
+	} `yaml:"jobs"`
+}
+
+func readWorkflow(t *testing.T, name string) (workflow, string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), ".github", "workflows", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w workflow
+	if err := yaml.Unmarshal(b, &w); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return w, string(b)
+}
+
+func TestCIWorkflow(t *testing.T) {
+	w, raw := readWorkflow(t, "ci.yml")
+	if strings.Contains(raw, "::set-output") || strings.Contains(raw, "::save-state") {
+		t.Error("ci.yml uses deprecated workflow commands")
+	}
+	if len(w.Permissions) != 1 || w.Permissions["contents"] != "read" {
+		t.Errorf("top-level permissions %v, want contents: read only", w.Permissions)
+	}
+	for name, job := range w.Jobs {
+		if job.Permissions["packages"] == "write" && name != "image" {
+			t.Errorf("job %s has packages: write; only the image job needs it", name)
+		}
+	}
+	img := w.Jobs["image"]
+	if img.Permissions["packages"] != "write" {
+		t.Errorf("image job permissions %v, want packages: write", img.Permissions)
+	}
+	var build, run, push bool
+	for _, s := range img.Steps {
+		switch {
+		case strings.Contains(s.Run, "catdog image build"):
+			build = strings.Contains(s.Run, "SOURCE_DATE_EPOCH")
+		case strings.Contains(s.Run, "catdog image run"):
+			run = true
+		case strings.Contains(s.Run, "catdog image push"):
+			push = s.ID == "push" && s.Env["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}" && strings.Contains(s.Run, "ghcr.io/")
+		}
+	}
+	if !build || !run || !push {
+		t.Errorf("image job steps: build with SOURCE_DATE_EPOCH %t, smoke run %t, push to ghcr with GITHUB_TOKEN %t", build, run, push)
+	}
+	if img.Outputs["digest"] != "${{ steps.push.outputs.digest }}" || img.Outputs["image"] != "${{ steps.push.outputs.image }}" {
+		t.Errorf("image job outputs %v", img.Outputs)
+	}
+	deploy := w.Jobs["deploy"]
+	if deploy.Uses != "./.github/workflows/cd.yml" || deploy.With["image"] != "${{ needs.image.outputs.image }}" ||
+		!strings.Contains(deploy.If, "refs/heads/main") {
+		t.Errorf("deploy job = %+v, want cd.yml called on main with the pushed digest reference", deploy)
+	}
+	test := w.Jobs["test"]
+	found := false
+	for _, s := range test.Steps {
+		found = found || strings.Contains(s.Run, "make test")
+	}
+	if !found {
+		t.Error("the test job does not run make test")
+	}
+}
+
+func TestCDWorkflow(t *testing.T) {
+	w, _ := readWorkflow(t, "cd.yml")
+	call, ok := w.On["workflow_call"].(map[string]any)
+	if !ok {
+		t.Fatal("cd.yml is not callable (on.workflow_call)")
+	}
+	inputs, _ := call["inputs"].(map[string]any)
+	image, _ := inputs["image"].(map[string]any)
+	if image["required"] != true || image["type"] != "string" {
+		t.Errorf("workflow_call input image = %v", image)
+	}
+	var pinned, smoke bool
+	for _, s := range w.Jobs["smoke"].Steps {
+		pinned = pinned || strings.Contains(s.Run, "@sha256:")
+		smoke = smoke || strings.Contains(s.Run, `catdog image run --image "$IMAGE"`)
+	}
+	if !pinned || !smoke {
+		t.Errorf("cd smoke job: digest check %t, pull+run+smoke %t", pinned, smoke)
+	}
+	if w.Permissions["packages"] != "read" {
+		t.Errorf("cd permissions %v, want packages: read", w.Permissions)
+	}
+}
