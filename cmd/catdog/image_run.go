@@ -3,10 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
-	"fmt"
 	"io"
 	"net"
 	"os"
