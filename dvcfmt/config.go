@@ -70,7 +70,7 @@ func ParseConfig(data []byte) (*Config, error) {
 				return nil, fmt.Errorf("%w: line %d: text after section header", ErrInvalidConfig, n)
 			}
 			name, err := unquote(strings.TrimSpace(line[1:end]))
-			if err != nil || name == "" {
+			if err != nil || name == "" || bothQuotes(name) || strings.ContainsAny(name, "[]") {
 				return nil, fmt.Errorf("%w: line %d: bad section name", ErrInvalidConfig, n)
 			}
 			name = strings.ToLower(name)
@@ -89,10 +89,13 @@ func ParseConfig(data []byte) (*Config, error) {
 				return nil, fmt.Errorf("%w: line %d: expected key = value", ErrInvalidConfig, n)
 			}
 			key, err := unquote(strings.TrimSpace(line[:eq]))
-			if err != nil || key == "" {
+			if err != nil || key == "" || bothQuotes(key) {
 				return nil, fmt.Errorf("%w: line %d: bad key", ErrInvalidConfig, n)
 			}
 			val, err := parseValue(strings.TrimSpace(line[eq+1:]))
+			if err == nil && bothQuotes(val) {
+				err = errors.New("values holding both ' and \" need triple quotes, which are not supported")
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: line %d: %w", ErrInvalidConfig, n, err)
 			}
@@ -112,6 +115,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	c.Trailing = comments
 	return c, nil
 }
+
+// bothQuotes reports text configobj can only write triple-quoted (unsupported here).
+func bothQuotes(s string) bool { return strings.Contains(s, "'") && strings.Contains(s, `"`) }
 
 // unquote removes one pair of matching ' or " quotes (configobj has no escapes).
 func unquote(s string) (string, error) {
@@ -137,7 +143,7 @@ func parseValue(s string) (string, error) {
 	var items []string
 	isList := false
 	for {
-		s = strings.TrimLeft(s, " \t")
+		s = strings.TrimSpace(s)
 		if s == "" || s[0] == '#' {
 			break
 		}
@@ -153,10 +159,10 @@ func parseValue(s string) (string, error) {
 			if end < 0 {
 				end = len(s)
 			}
-			item, s = strings.TrimRight(s[:end], " \t"), s[end:]
+			item, s = strings.TrimSpace(s[:end]), s[end:]
 		}
 		items = append(items, item)
-		s = strings.TrimLeft(s, " \t")
+		s = strings.TrimSpace(s)
 		if s == "" || s[0] == '#' {
 			break
 		}
@@ -203,7 +209,7 @@ func quote(v string) string {
 		return `""`
 	}
 	const wspacePlus = " \r\n\v\t'\""
-	if !strings.ContainsRune(wspacePlus, rune(v[0])) && !strings.ContainsRune(wspacePlus, rune(v[len(v)-1])) &&
+	if strings.TrimSpace(v) == v && !strings.ContainsRune(wspacePlus, rune(v[0])) && !strings.ContainsRune(wspacePlus, rune(v[len(v)-1])) &&
 		!strings.Contains(v, ",") && !strings.Contains(v, "#") {
 		return v
 	}
