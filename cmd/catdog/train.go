@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/catdog-mlops/catdog/train"
+)
+
+// trainCommand is `catdog train`: train the CNN on prepared data and write the model directory.
+func trainCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "params", Value: "params.yaml", Usage: "hyper-parameter file (YAML)", EnvVars: []string{"CATDOG_PARAMS"}},
+		&cli.StringFlag{Name: "data", Value: "data/prepared", Usage: "folder written by `catdog prepare`", EnvVars: []string{"CATDOG_PREPARED"}},
+		&cli.StringFlag{Name: "out", Value: "models", Usage: "model directory to write", EnvVars: []string{"CATDOG_MODEL_DIR"}},
+		&cli.IntFlag{Name: "epochs", Usage: "override params.yaml epochs", EnvVars: []string{"CATDOG_EPOCHS"}},
+		&cli.IntFlag{Name: "batch-size", Usage: "override params.yaml batch_size", EnvVars: []string{"CATDOG_BATCH_SIZE"}},
+		&cli.Float64Flag{Name: "lr", Usage: "override params.yaml lr", EnvVars: []string{"CATDOG_LR"}},
+		&cli.Int64Flag{Name: "seed", Usage: "override params.yaml seed", EnvVars: []string{"CATDOG_SEED"}},
+		&cli.IntFlag{Name: "threads", Usage: "override params.yaml threads (libtorch intra-op)", EnvVars: []string{"CATDOG_THREADS"}},
+		&cli.IntFlag{Name: "input-size", Usage: "override params.yaml input_size (must match prepare --size)", EnvVars: []string{"CATDOG_INPUT_SIZE"}},
+		&cli.IntFlag{Name: "limit", Usage: "train on at most this many images (quick runs)", EnvVars: []string{"CATDOG_TRAIN_LIMIT"}},
+		&cli.StringFlag{Name: "name", Value: "catdog", Usage: "model name recorded in model.json", EnvVars: []string{"CATDOG_MODEL_NAME"}},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bars"},
+	}
+	// TRACKING: flags = append(flags, trackingFlags()...)
+	return &cli.Command{
+		Name:  "train",
+		Usage: "train the CNN on prepared data; keep the best epoch; evaluate it on the test split",
+		Description: "Reads hyper-parameters from --params (flags override single values), trains with AdamW and a\n" +
+			"warm-up + cosine schedule, keeps the epoch with the best validation accuracy and writes\n" +
+			"best_model.ot, model.json, metrics.json, confusion_matrix.png, learning_curves.png and the split\n" +
+			"manifest into --out. With a tracking URI the run is logged to MLflow.",
+		Flags:  flags,
+		Action: runTrain,
+	}
+}
+
+func trainParams(c *cli.Context) (train.Params, error) {
+	p := train.DefaultParams()
+	if path := c.String("params"); path != "" {
+		if _, err := os.Stat(path); err == nil || c.IsSet("params") {
+			var err error
+			if p, err = train.ReadParams(path); err != nil {
+				return p, err
+			}
+		}
+	}
+	if c.IsSet("epochs") {
+		p.Epochs = c.Int("epochs")
+	}
+	if c.IsSet("batch-size") {
+		p.BatchSize = c.Int("batch-size")
+	}
+	if c.IsSet("lr") {
+		p.LR = c.Float64("lr")
+	}
+	if c.IsSet("seed") {
+		p.Seed = c.Int64("seed")
+	}
+	if c.IsSet("threads") {
+		p.Threads = c.Int("threads")
+	}
+	if c.IsSet("input-size") {
+		p.InputSize = c.Int("input-size")
+	}
+	return p, p.Validate()
+}
+
+func runTrain(c *cli.Context) error {
+	p, err := trainParams(c)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("catdog train: %v", err), 2)
+	}
+	ctx := c.Context
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	opts := train.Options{
+		Params: p, DataDir: c.String("data"), OutDir: c.String("out"), Log: log,
+		Limit: c.Int("limit"), Name: c.String("name"),
+	}
+	if !c.Bool("quiet") {
+		opts.Progress = c.App.ErrWriter
+	}
+	// TRACKING: start an MLflow run when a tracking URI is configured (wired once cmd/catdog/tracking.go lands).
+	res, runErr := train.Run(ctx, opts)
+	if runErr != nil {
+		return fmt.Errorf("catdog train: %w", runErr)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "best epoch %d (validation accuracy %.2f%%); model written to %s\n\n", res.BestEpoch, 100*res.BestVal, res.ModelDir)
+	fmt.Fprintln(w, "test split:")
+	if err := res.Test.WriteTable(w); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nTEST ACCURACY: %.2f%%\n", 100*res.Test.Accuracy)
+	return nil
+}

@@ -1,0 +1,264 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/catdog-mlops/catdog/imageprep"
+)
+
+// File names inside a model directory.
+const (
+	WeightsFile = "best_model.ot"
+	InfoFile    = "model.json"
+)
+
+// Info is the content of model.json: everything needed to rebuild the network and feed it.
+type Info struct {
+	Name               string             `json:"name"`
+	Arch               Arch               `json:"arch"`
+	InputSize          int                `json:"input_size"`
+	Mean               [3]float32         `json:"mean"`
+	Std                [3]float32         `json:"std"`
+	Classes            []string           `json:"classes"`
+	DatasetManifestMD5 string             `json:"dataset_manifest_md5,omitempty"`
+	Metrics            map[string]float64 `json:"metrics,omitempty"`
+	CreatedAt          string             `json:"created_at,omitempty"`
+	CatdogVersion      string             `json:"catdog_version,omitempty"`
+	Epoch              int                `json:"epoch,omitempty"`
+	// TTA averages the probabilities of the image and its mirror image.
+	TTA bool `json:"tta"`
+}
+
+// Spec returns the preprocessing specification the model expects.
+func (i Info) Spec() imageprep.Spec {
+	return imageprep.Spec{Size: i.InputSize, Mean: i.Mean, Std: i.Std}
+}
+
+// Validate checks that the info describes a model this build can run.
+func (i Info) Validate() error {
+	if err := i.Arch.Validate(); err != nil {
+		return err
+	}
+	if i.InputSize < 16 || i.InputSize > 1024 {
+		return fmt.Errorf("model: input_size %d out of range [16,1024]", i.InputSize)
+	}
+	if int64(len(i.Classes)) != i.Arch.Classes {
+		return fmt.Errorf("model: %d class names for %d outputs", len(i.Classes), i.Arch.Classes)
+	}
+	for c, s := range i.Std {
+		if s == 0 {
+			return fmt.Errorf("model: std[%d] is zero", c)
+		}
+	}
+	return nil
+}
+
+// Network is a trainable CNN bound to its VarStore.
+type Network struct {
+	vs  *nn.VarStore
+	net *net
+}
+
+// NewNetwork builds a freshly initialised network on the CPU.
+func NewNetwork(a Arch) (*Network, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	vs := nn.NewVarStore(gotch.CPU)
+	return &Network{vs: vs, net: newNet(vs.Root(), a)}, nil
+}
+
+// VarStore exposes the weights, for optimisers.
+func (n *Network) VarStore() *nn.VarStore { return n.vs }
+
+// Forward returns the logits for x (N x 3 x S x S); x is not dropped. In training mode batch
+// norm updates its running statistics and dropout is active.
+func (n *Network) Forward(x *ts.Tensor, train bool) *ts.Tensor { return n.net.forward(x, train) }
+
+// Save writes the weights and info into dir (created if needed), each through a temporary
+// file renamed into place.
+func (n *Network) Save(dir string, info Info) error {
+	if err := info.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	tmp := filepath.Join(dir, ".tmp-"+WeightsFile)
+	if err := n.vs.Save(tmp); err != nil {
+		return fmt.Errorf("model: save weights: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, WeightsFile)); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return fmt.Errorf("model: encode info: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(dir, InfoFile), append(b, '\n'))
+}
+
+// Load reads weights saved by Save into this network.
+func (n *Network) Load(path string) error {
+	if err := n.vs.Load(path); err != nil {
+		return fmt.Errorf("model: load weights %s: %w", path, err)
+	}
+	return nil
+}
+
+// Close releases the network's tensors.
+func (n *Network) Close() { n.vs.Destroy() }
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	return nil
+}
+
+// ReadInfo reads and validates dir/model.json.
+func ReadInfo(dir string) (Info, error) {
+	var info Info
+	b, err := os.ReadFile(filepath.Join(dir, InfoFile))
+	if err != nil {
+		return info, fmt.Errorf("model: %w", err)
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return info, fmt.Errorf("model: %s: %w", filepath.Join(dir, InfoFile), err)
+	}
+	if err := info.Validate(); err != nil {
+		return info, fmt.Errorf("model: %s: %w", filepath.Join(dir, InfoFile), err)
+	}
+	return info, nil
+}
+
+// Model is a loaded model ready for inference.
+type Model struct {
+	info Info
+	net  *Network
+
+	mu     sync.RWMutex // guards closed against Predict
+	closed bool
+}
+
+// ErrClosed is returned by Predict after Close.
+var ErrClosed = errors.New("model: closed")
+
+// Load reads a model directory written by Network.Save (model.json + best_model.ot).
+func Load(dir string) (*Model, error) {
+	info, err := ReadInfo(dir)
+	if err != nil {
+		return nil, err
+	}
+	n, err := NewNetwork(info.Arch)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Load(filepath.Join(dir, WeightsFile)); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return &Model{info: info, net: n}, nil
+}
+
+// Info returns the model's model.json content.
+func (m *Model) Info() Info { return m.info }
+
+// Spec returns the preprocessing specification the model expects.
+func (m *Model) Spec() imageprep.Spec { return m.info.Spec() }
+
+// Predict runs a no-grad forward pass on n images (x holds n*3*S*S normalised CHW floats) and
+// returns n rows of class probabilities ordered as Info().Classes. It is safe for concurrent use.
+func (m *Model) Predict(x []float32, n int) ([][]float32, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	s := m.info.InputSize
+	if n <= 0 || len(x) != n*3*s*s {
+		return nil, fmt.Errorf("model: predict: got %d floats for %d images of 3x%dx%d", len(x), n, s, s)
+	}
+	probs, err := m.net.Probabilities(x, n, s, m.info.TTA)
+	if err != nil {
+		return nil, err
+	}
+	c := len(m.info.Classes)
+	out := make([][]float32, n)
+	for i := range out {
+		out[i] = probs[i*c : (i+1)*c : (i+1)*c]
+	}
+	return out, nil
+}
+
+// Probabilities runs the network in evaluation mode without gradients on count images of size
+// s and returns the softmax outputs, row-major (count x classes). With tta the output is the
+// mean of the probabilities for the images and their horizontal mirrors.
+func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32, error) {
+	var (
+		out []float32
+		err error
+	)
+	noGrad(func() {
+		in, e := ts.NewTensorFromData(x, []int64{int64(count), 3, int64(s), int64(s)})
+		if e != nil {
+			err = fmt.Errorf("model: input tensor: %w", e)
+			return
+		}
+		logits := n.Forward(in, false)
+		p := logits.MustSoftmax(-1, gotch.Float, true)
+		if tta {
+			flipped := in.MustFlip([]int64{3}, false)
+			fl := n.Forward(flipped, false)
+			flipped.MustDrop()
+			fp := fl.MustSoftmax(-1, gotch.Float, true)
+			sum := p.MustAdd(fp, true)
+			fp.MustDrop()
+			p = sum.MustDivScalar(ts.FloatScalar(2), true)
+		}
+		in.MustDrop()
+		out = make([]float32, count*int(n.net.arch.Classes))
+		e = p.CopyData(out, uint(len(out)))
+		p.MustDrop()
+		if e != nil {
+			err = fmt.Errorf("model: read output: %w", e)
+		}
+	})
+	return out, err
+}
+
+// Close releases the model's tensors; Predict fails with ErrClosed afterwards.
+func (m *Model) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.closed = true
+		m.net.Close()
+	}
+}
+
+// noGrad runs fn with gradient tracking off, then turns it back on. Grad mode is thread-local
+// in libtorch, so the goroutine is locked to its OS thread for the duration. (gotch v0.9.1's
+// GradSetEnabled reads its C int result through an 8-byte pointer, so the "previous state" it
+// returns is unreliable: grad mode is always restored to on, the mode training needs.)
+func noGrad(fn func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ts.MustGradSetEnabled(false)
+	defer ts.MustGradSetEnabled(true)
+	fn()
+}

@@ -1,0 +1,325 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/catdog-mlops/catdog/imageprep"
+	"github.com/catdog-mlops/catdog/internal/buildinfo"
+	"github.com/catdog-mlops/catdog/model"
+)
+
+// Options configure one training run.
+type Options struct {
+	// Params are the hyper-parameters (see params.yaml).
+	Params Params
+	// DataDir is a folder written by `catdog prepare` (prepared.json, {train,val,test}.u8).
+	DataDir string
+	// OutDir receives the model directory (best_model.ot, model.json, metrics.json, plots).
+	OutDir string
+	// Tracker receives params, per-epoch metrics and tags; nil means NopTracker.
+	Tracker Tracker
+	// Log receives one structured line per epoch; nil discards.
+	Log *slog.Logger
+	// Progress receives progress bars (typically os.Stderr); nil shows none.
+	Progress io.Writer
+	// Limit caps the number of training images (0 = all), for quick runs and tests.
+	Limit int
+	// Name is recorded in model.json (default "catdog").
+	Name string
+}
+
+// EpochStats are one epoch's figures.
+type EpochStats struct {
+	Epoch     int     `json:"epoch"`
+	TrainLoss float64 `json:"train_loss"`
+	TrainAcc  float64 `json:"train_accuracy"`
+	ValLoss   float64 `json:"val_loss"`
+	ValAcc    float64 `json:"val_accuracy"`
+	LR        float64 `json:"lr"`
+	Seconds   float64 `json:"seconds"`
+	ImagesPS  float64 `json:"train_images_per_second"`
+	RSSBytes  int64   `json:"rss_bytes"`
+}
+
+// Result is what a training run produced.
+type Result struct {
+	Epochs    []EpochStats `json:"epochs"`
+	BestEpoch int          `json:"best_epoch"`
+	BestVal   float64      `json:"best_val_accuracy"`
+	Test      Evaluation   `json:"test"`
+	ModelDir  string       `json:"model_dir"`
+	Info      model.Info   `json:"-"`
+}
+
+// Run trains the network on the prepared data, keeps the epoch with the best validation
+// accuracy, evaluates it on the test split and writes the model directory.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	p := o.Params
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Tracker == nil {
+		o.Tracker = NopTracker{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Name == "" {
+		o.Name = "catdog"
+	}
+	prep, err := imageprep.ReadPrepared(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if prep.Size != p.InputSize {
+		return nil, fmt.Errorf("train: data in %s was prepared at %dx%d but input_size is %d: run `catdog prepare --size %d` or change params",
+			o.DataDir, prep.Size, prep.Size, p.InputSize, p.InputSize)
+	}
+	if int64(len(prep.Classes)) != p.Arch.Classes {
+		return nil, fmt.Errorf("train: data has %d classes, architecture %d", len(prep.Classes), p.Arch.Classes)
+	}
+	splits := map[string]*imageprep.Dataset{}
+	for _, name := range []string{"train", "val", "test"} {
+		ds, err := imageprep.LoadSplit(o.DataDir, name)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if ds.N == 0 {
+			return nil, fmt.Errorf("train: split %q of %s is empty", name, o.DataDir)
+		}
+		splits[name] = ds
+	}
+	trainDS := splits["train"]
+	if o.Limit > 0 && o.Limit < trainDS.N {
+		trainDS = subset(trainDS, o.Limit, p.Seed)
+	}
+
+	// libtorch keeps grad mode per OS thread: run the whole loop on one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ts.MustGradSetEnabled(true)
+	model.SetThreads(p.threads())
+	model.Seed(p.Seed)
+	net, err := model.NewNetwork(p.Arch)
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	opt, err := nn.NewAdamWConfig(0.9, 0.999, p.WeightDecay).Build(net.VarStore(), p.LR)
+	if err != nil {
+		return nil, fmt.Errorf("train: optimizer: %w", err)
+	}
+
+	info := model.Info{
+		Name: o.Name, Arch: p.Arch, InputSize: p.InputSize, Mean: p.Mean, Std: p.Std,
+		Classes: prep.Classes, DatasetManifestMD5: prep.ManifestMD5, TTA: p.TTA,
+		CatdogVersion: buildinfo.Version(),
+	}
+	params := p.Flatten()
+	params["dataset_manifest_md5"] = prep.ManifestMD5
+	params["train_images"] = fmt.Sprint(trainDS.N)
+	params["val_images"] = fmt.Sprint(splits["val"].N)
+	params["test_images"] = fmt.Sprint(splits["test"].N)
+	track(ctx, o.Log, "params", o.Tracker.LogParams(ctx, params))
+
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	res := &Result{ModelDir: o.OutDir, BestEpoch: -1}
+	stepsPerEpoch := (trainDS.N + p.BatchSize - 1) / p.BatchSize
+	sched := schedule{peak: p.LR, warmup: int(p.WarmupEpochs * float64(stepsPerEpoch)), total: p.Epochs * stepsPerEpoch}
+	step := 0
+	for epoch := 1; epoch <= p.Epochs; epoch++ {
+		start := time.Now()
+		bar := newProgress(o.Progress, stepsPerEpoch, fmt.Sprintf("epoch %d/%d", epoch, p.Epochs))
+		lossSum, correct, seen := 0.0, 0, 0
+		batches, errc := trainBatches(ctx, trainDS, p, epoch)
+		for b := range batches {
+			opt.SetLR(sched.at(step))
+			l, c, err := trainStep(net, opt, b, p)
+			if err != nil {
+				return res, err
+			}
+			lossSum += l * float64(b.n)
+			correct += c
+			seen += b.n
+			step++
+			bar.Add(1, fmt.Sprintf("loss %.3f acc %.3f", lossSum/float64(seen), float64(correct)/float64(seen)))
+		}
+		if err := <-errc; err != nil {
+			bar.Finish()
+			return res, err
+		}
+		bar.Finish()
+		trainSecs := time.Since(start).Seconds()
+		val, err := evaluateNet(ctx, net, splits["val"], p.Spec(), p.BatchSize, p.workers(), p.TTA, prep.Classes)
+		if err != nil {
+			return res, err
+		}
+		st := EpochStats{
+			Epoch: epoch, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen),
+			ValLoss: val.Loss, ValAcc: val.Accuracy, LR: sched.at(step - 1),
+			Seconds: time.Since(start).Seconds(), ImagesPS: float64(seen) / trainSecs, RSSBytes: rss(),
+		}
+		res.Epochs = append(res.Epochs, st)
+		o.Log.Info("epoch", "epoch", epoch, "train_loss", round(st.TrainLoss), "train_accuracy", round(st.TrainAcc),
+			"val_loss", round(st.ValLoss), "val_accuracy", round(st.ValAcc), "seconds", round(st.Seconds), "images_per_second", round(st.ImagesPS))
+		track(ctx, o.Log, "metrics", o.Tracker.LogMetrics(ctx, int64(epoch), map[string]float64{
+			"train_loss": st.TrainLoss, "train_accuracy": st.TrainAcc, "val_loss": st.ValLoss,
+			"val_accuracy": st.ValAcc, "lr": st.LR, "epoch_seconds": st.Seconds, "train_images_per_second": st.ImagesPS,
+		}))
+		if res.BestEpoch < 0 || st.ValAcc > res.BestVal {
+			res.BestEpoch, res.BestVal = epoch, st.ValAcc
+			info.Epoch = epoch
+			if err := net.Save(o.OutDir, info); err != nil {
+				return res, err
+			}
+		}
+	}
+
+	// Evaluate the best epoch on the test split.
+	if err := net.Load(filepath.Join(o.OutDir, model.WeightsFile)); err != nil {
+		return res, err
+	}
+	test, err := evaluateNet(ctx, net, splits["test"], p.Spec(), p.BatchSize, p.workers(), p.TTA, prep.Classes)
+	if err != nil {
+		return res, err
+	}
+	res.Test = test
+	info.Metrics = test.Metrics("test_")
+	info.Metrics["best_val_accuracy"] = res.BestVal
+	info.Metrics["best_epoch"] = float64(res.BestEpoch)
+	info.CreatedAt = time.Now().UTC().Format(time.RFC3339)
+	res.Info = info
+	if err := net.Save(o.OutDir, info); err != nil {
+		return res, err
+	}
+	track(ctx, o.Log, "metrics", o.Tracker.LogMetrics(ctx, int64(p.Epochs), info.Metrics))
+	if err := writeOutputs(o.OutDir, o.DataDir, res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func round(v float64) float64 { return math.Round(v*10000) / 10000 }
+
+// track logs a tracker error; tracking never stops training.
+func track(ctx context.Context, log *slog.Logger, what string, err error) {
+	if err != nil && ctx.Err() == nil {
+		log.Warn("tracking failed; training continues", "what", what, "error", err)
+	}
+}
+
+// trainStep runs forward, loss, backward and the optimiser step on one batch, and returns the
+// batch's mean loss and number of correct predictions. Every tensor it creates is dropped.
+func trainStep(net *model.Network, opt *nn.Optimizer, b batch, p Params) (float64, int, error) {
+	s := int64(p.InputSize)
+	x, err := ts.NewTensorFromData(b.x, []int64{int64(b.n), 3, s, s})
+	if err != nil {
+		return 0, 0, fmt.Errorf("train: input tensor: %w", err)
+	}
+	defer x.MustDrop()
+	y, err := ts.NewTensorFromData(b.labels, []int64{int64(b.n)})
+	if err != nil {
+		return 0, 0, fmt.Errorf("train: label tensor: %w", err)
+	}
+	defer y.MustDrop()
+	logits := net.Forward(x, true)
+	defer logits.MustDrop()
+	w := ts.NewTensor()
+	defer w.MustDrop()
+	loss := logits.MustCrossEntropyLoss(y, w, 1, -100, p.LabelSmoothing, false)
+	defer loss.MustDrop()
+	if err := opt.BackwardStep(loss); err != nil {
+		return 0, 0, fmt.Errorf("train: backward: %w", err)
+	}
+	lv := loss.Float64Values()[0]
+	if math.IsNaN(lv) || math.IsInf(lv, 0) {
+		return 0, 0, errors.New("train: loss diverged (NaN/Inf): lower lr")
+	}
+	pred := logits.MustArgmax([]int64{-1}, false, false)
+	defer pred.MustDrop()
+	eq := pred.MustEqTensor(y, false)
+	defer eq.MustDrop()
+	n := eq.MustSum(gotch.Int64, false)
+	defer n.MustDrop()
+	return lv, int(n.Int64Values()[0]), nil
+}
+
+// evaluateNet predicts a whole split (no augmentation) and evaluates the predictions.
+func evaluateNet(ctx context.Context, net *model.Network, ds *imageprep.Dataset, spec imageprep.Spec, batchSize, workers int, tta bool, classes []string) (Evaluation, error) {
+	var probs [][]float32
+	var labels []int
+	batches, errc := evalBatches(ctx, ds, spec, batchSize, workers)
+	k := len(classes)
+	for b := range batches {
+		out, err := net.Probabilities(b.x, b.n, spec.Size, tta)
+		if err != nil {
+			return Evaluation{}, err
+		}
+		for i := 0; i < b.n; i++ {
+			probs = append(probs, out[i*k:(i+1)*k])
+			labels = append(labels, int(b.labels[i]))
+		}
+	}
+	if err := <-errc; err != nil {
+		return Evaluation{}, err
+	}
+	return Evaluate(classes, labels, probs)
+}
+
+// schedule is a linear warm-up followed by cosine decay to 1% of the peak.
+type schedule struct {
+	peak          float64
+	warmup, total int
+}
+
+func (s schedule) at(step int) float64 {
+	if s.warmup > 0 && step < s.warmup {
+		return s.peak * float64(step+1) / float64(s.warmup)
+	}
+	span := max(1, s.total-s.warmup)
+	t := math.Min(1, float64(step-s.warmup)/float64(span))
+	return s.peak * (0.01 + 0.99*0.5*(1+math.Cos(math.Pi*t)))
+}
+
+// writeOutputs writes metrics.json, the plots and a copy of the split manifest into dir.
+func writeOutputs(dir, dataDir string, res *Result) error {
+	b, err := json.MarshalIndent(struct {
+		Test      Evaluation   `json:"test"`
+		BestEpoch int          `json:"best_epoch"`
+		BestVal   float64      `json:"best_val_accuracy"`
+		Epochs    []EpochStats `json:"epochs"`
+	}{res.Test, res.BestEpoch, res.BestVal, res.Epochs}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("train: metrics: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "metrics.json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := PlotConfusion(filepath.Join(dir, "confusion_matrix.png"), res.Test); err != nil {
+		return err
+	}
+	if err := PlotCurves(filepath.Join(dir, "learning_curves.png"), res.Epochs); err != nil {
+		return err
+	}
+	src, err := os.ReadFile(filepath.Join(dataDir, "manifest.csv"))
+	if err != nil {
+		return fmt.Errorf("train: copy manifest: %w", err)
+	}
+	return os.WriteFile(filepath.Join(dir, "manifest.csv"), src, 0o644)
+}
