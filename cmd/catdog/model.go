@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/catdog-mlops/catdog/mlflowclient"
 )
 
 // modelCommand is `catdog model`: registered models in MLflow.
@@ -22,18 +25,18 @@ func modelCommand() *cli.Command {
 				&cli.StringFlag{Name: "out", Value: "models", Usage: "directory to write the model files into", EnvVars: []string{"CATDOG_MODEL_DIR"}},
 			},
 			Action: func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return cli.Exit("catdog model pull: expected one models:/ URI", 2)
+				uri, out, trackingURI, err := pullArgs(c)
+				if err != nil {
+					return cli.Exit("catdog model pull: "+err.Error(), 2)
 				}
-				cl, err := newMLflowClient(c)
+				cl, err := mlflowclient.NewFromEnv(trackingURI)
 				if err != nil {
 					return cli.Exit(fmt.Sprintf("catdog model pull: %v", err), 2)
 				}
-				out := c.String("out")
 				if err := os.MkdirAll(out, 0o755); err != nil {
 					return err
 				}
-				mv, files, err := cl.DownloadModel(c.Context, c.Args().First(), out)
+				mv, files, err := cl.DownloadModel(c.Context, uri, out)
 				if err != nil {
 					return fmt.Errorf("catdog model pull: %w", err)
 				}
@@ -45,4 +48,41 @@ func modelCommand() *cli.Command {
 			},
 		}},
 	}
+}
+
+// pullArgs accepts the flags after the URI too (`catdog model pull models:/m@champion --out
+// DIR`), which the flag parser stops at.
+func pullArgs(c *cli.Context) (uri, out, trackingURI string, err error) {
+	out, trackingURI = c.String("out"), c.String("tracking-uri")
+	args := c.Args().Slice()
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case !strings.HasPrefix(a, "-"):
+			if uri != "" {
+				return "", "", "", fmt.Errorf("expected one models:/ URI, got %q and %q", uri, a)
+			}
+			uri = a
+		case name == "out" || name == "tracking-uri":
+			if !hasVal {
+				if i+1 >= len(args) {
+					return "", "", "", fmt.Errorf("flag %s needs a value", a)
+				}
+				i++
+				val = args[i]
+			}
+			if name == "out" {
+				out = val
+			} else {
+				trackingURI = val
+			}
+		default:
+			return "", "", "", fmt.Errorf("unknown flag %s", a)
+		}
+	}
+	if uri == "" {
+		return "", "", "", fmt.Errorf("expected a models:/NAME@ALIAS or models:/NAME/VERSION URI")
+	}
+	return uri, out, trackingURI, nil
 }

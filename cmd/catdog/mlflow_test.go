@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/catdog-mlops/catdog/internal/testenv"
+)
+
+// fakeTrainApp is the app plus a command that drives the tracking adapter exactly as
+// `catdog train` does (start, params, per-epoch metrics, Finish), without libtorch work.
+func fakeTrainApp(out *bytes.Buffer, modelDir string, acc float64) *cli.App {
+	app := newApp()
+	app.Writer, app.ErrWriter = out, out
+	app.ExitErrHandler = func(*cli.Context, error) {}
+	app.Commands = append(app.Commands, &cli.Command{
+		Name:  "fake-train",
+		Flags: trackingFlags(),
+		Action: func(c *cli.Context) error {
+			ts, err := startTracking(c)
+			if err != nil || ts == nil {
+				return err
+			}
+			ctx := c.Context
+			_ = ts.LogParams(ctx, map[string]string{"lr": "0.001", "epochs": "3"})
+			for ep := int64(0); ep < 3; ep++ {
+				_ = ts.LogMetrics(ctx, ep, map[string]float64{"val/accuracy": 0.5 + float64(ep)/10})
+			}
+			return ts.Finish(ctx, modelDir, acc, nil)
+		},
+	})
+	return app
+}
+
+func writeModelDir(t *testing.T) string {
+	dir := t.TempDir()
+	for _, n := range []string{"best_model.ot", "model.json", "metrics.json", "confusion_matrix.png", "learning_curves.png", "manifest.csv"} {
+		b := make([]byte, 1000+len(n))
+		rand.Read(b)
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func runApp(t *testing.T, app *cli.App, args ...string) (string, error) {
+	t.Helper()
+	err := app.RunContext(context.Background(), append([]string{"catdog"}, args...))
+	return app.Writer.(*bytes.Buffer).String(), err
+}
+
+// TestTrackingCLI: a tracked run registers the champion; `catdog model pull` downloads it; a
+// run made while the server is down is spooled, and `catdog mlflow sync` sends it later.
+func TestTrackingCLI(t *testing.T) {
+	start := time.Now()
+	phase := func(s string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), s) }
+	srv := testenv.StartMLflow(t)
+	phase("server up")
+	jdir := t.TempDir()
+	common := []string{"--tracking-uri", srv.URI, "--mlflow-journal", jdir, "--registered-model", "cli-model", "--experiment", "cli"}
+
+	// no tracking URI: no session, no error
+	t.Setenv("MLFLOW_TRACKING_URI", "")
+	var out bytes.Buffer
+	if _, err := runApp(t, fakeTrainApp(&out, writeModelDir(t), 0.5), "fake-train"); err != nil || out.Len() != 0 {
+		t.Fatalf("untracked run: %v %q", err, out.String())
+	}
+
+	dir1 := writeModelDir(t)
+	out.Reset()
+	got, err := runApp(t, fakeTrainApp(&out, dir1, 0.8), append([]string{"fake-train"}, common...)...)
+	if err != nil || !strings.Contains(got, "registered cli-model version 1, now champion") {
+		t.Fatalf("tracked run: %v\n%s", err, got)
+	}
+	pull := func(wantVersion string, wantDir string) {
+		t.Helper()
+		dst := t.TempDir()
+		var o bytes.Buffer
+		got, err := runApp(t, fakeTrainApp(&o, "", 0), "model", "pull", "models:/cli-model@champion", "--out", dst, "--tracking-uri", srv.URI)
+		if err != nil || !strings.Contains(got, "pulled cli-model version "+wantVersion) {
+			t.Fatalf("model pull: %v\n%s", err, got)
+		}
+		for _, n := range []string{"best_model.ot", "model.json", "MLmodel"} {
+			if _, err := os.Stat(filepath.Join(dst, n)); err != nil {
+				t.Fatalf("pulled model lacks %s: %v", n, err)
+			}
+		}
+		a, _ := os.ReadFile(filepath.Join(dst, "best_model.ot"))
+		b, _ := os.ReadFile(filepath.Join(wantDir, "best_model.ot"))
+		if !bytes.Equal(a, b) {
+			t.Fatal("pulled best_model.ot differs from the trained one")
+		}
+	}
+	pull("1", dir1)
+	phase("champion v1 pulled")
+
+	// the server goes away; training still succeeds and the run is spooled
+	srv.Stop()
+	phase("server stopped")
+	dir2 := writeModelDir(t)
+	out.Reset()
+	got, err = runApp(t, fakeTrainApp(&out, dir2, 0.9), append([]string{"fake-train"}, common...)...)
+	if err != nil || !strings.Contains(got, "catdog mlflow sync") {
+		t.Fatalf("offline run: %v\n%s", err, got)
+	}
+	if err := srv.Start(); err != nil {
+	phase("restarting server")
+		t.Fatal(err)
+	}
+	out.Reset()
+	got, err = runApp(t, fakeTrainApp(&out, "", 0), "mlflow", "sync", "--tracking-uri", srv.URI, "--mlflow-journal", jdir)
+	if err != nil || !strings.Contains(got, "complete, removed") {
+		t.Fatalf("mlflow sync: %v\n%s", err, got)
+	}
+	pull("2", dir2)
+	phase("synced; champion v2 pulled")
+	out.Reset()
+	got, _ = runApp(t, fakeTrainApp(&out, "", 0), "mlflow", "sync", "--tracking-uri", srv.URI, "--mlflow-journal", jdir)
+	if !strings.Contains(got, "nothing to sync") {
+		t.Fatalf("second sync: %s", got)
+	}
+}
