@@ -112,8 +112,8 @@ func TestTrackingCLI(t *testing.T) {
 	if err != nil || !strings.Contains(got, "catdog mlflow sync") {
 		t.Fatalf("offline run: %v\n%s", err, got)
 	}
+	phase("offline run spooled; restarting server")
 	if err := srv.Start(); err != nil {
-	phase("restarting server")
 		t.Fatal(err)
 	}
 	out.Reset()
