@@ -101,7 +101,7 @@ if [ ! -f "$libtorch/lib/.stubs-v1" ]; then
   touch "$libtorch/lib/.stubs-v1"
 fi
 
-if [ ! -f "$gotch/.complete" ] || [ "$(cat "$gotch/.complete")" != "$libtorch v3" ]; then
+if [ ! -f "$gotch/.complete" ] || [ "$(cat "$gotch/.complete")" != "$libtorch v5" ]; then
   log "preparing CPU-patched gotch $GOTCH_VERSION in $gotch"
   src=$(cd "$root" && GOWORK=off go mod download -json "github.com/sugarme/gotch@$GOTCH_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
   rm -rf "$gotch"
@@ -119,7 +119,32 @@ package libtch
 // #cgo CXXFLAGS: -I$libtorch/include -I$libtorch/include/torch/csrc/api/include
 import "C"
 GO
-  echo "$libtorch v3" > "$gotch/.complete"
+  # gotch declares these libtorch entry points in C but has no Go wrappers: add them.
+  cat > "$gotch/libtch/catdog_extra.go" <<'GO'
+// Added by catdog's scripts/setup-libtorch.sh: Go wrappers for C functions gotch already compiles.
+
+package libtch
+
+// #include <stdint.h>
+// void at_manual_seed(int64_t);
+// int at_get_num_threads();
+// void at_set_num_threads(int);
+// void at_set_num_interop_threads(int);
+import "C"
+
+// AtManualSeed seeds libtorch's default CPU generator (torch::manual_seed).
+func AtManualSeed(seed int64) { C.at_manual_seed(C.int64_t(seed)) }
+
+// AtSetNumThreads sets libtorch's intra-op thread count (at::set_num_threads).
+func AtSetNumThreads(n int) { C.at_set_num_threads(C.int(n)) }
+
+// AtGetNumThreads returns libtorch's intra-op thread count.
+func AtGetNumThreads() int { return int(C.at_get_num_threads()) }
+
+// AtSetNumInteropThreads sets libtorch's inter-op thread count; only valid before first use.
+func AtSetNumInteropThreads(n int) { C.at_set_num_interop_threads(C.int(n)) }
+GO
+  echo "$libtorch v5" > "$gotch/.complete"
 fi
 
 cat > "$root/go.work" <<EOF2
