@@ -187,9 +187,74 @@ func checkParents(dir, rel string) error {
 
 // Process is an image's entrypoint running under chroot.
 type Process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error
+	cleanup func() error
+}
+
+// device is a character device every container runtime provides in /dev.
+type device struct {
+	name         string
+	major, minor uint32
+}
+
+// prepareRuntime gives rootfs what a container runtime would: the standard character devices
+// in /dev (libtorch seeds its generator from /dev/urandom), /dev/shm, and /proc mounted
+// (nosuid, nodev, noexec). The returned cleanup unmounts /proc; it must run before rootfs is
+// removed.
+func prepareRuntime(rootfs string) (func() error, error) {
+	dev := filepath.Join(rootfs, "dev")
+	if err := checkParents(rootfs, "dev/x"); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dev, 0o755); err != nil {
+		return nil, fmt.Errorf("imagerun: %w", err)
+	}
+	for _, d := range []device{{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}} {
+		p := filepath.Join(dev, d.name)
+		if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			continue
+		}
+		_ = os.Remove(p)
+		if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, int(d.major<<8|d.minor)); err != nil {
+			return nil, fmt.Errorf("imagerun: mknod %s: %w", p, err)
+		}
+		if err := os.Chmod(p, 0o666); err != nil {
+			return nil, fmt.Errorf("imagerun: %w", err)
+		}
+	}
+	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		p := filepath.Join(dev, name)
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := os.Symlink(target, p); err != nil {
+			return nil, fmt.Errorf("imagerun: %w", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dev, "shm"), 0o755); err != nil {
+		return nil, fmt.Errorf("imagerun: %w", err)
+	}
+	if err := os.Chmod(filepath.Join(dev, "shm"), 0o777|os.ModeSticky); err != nil {
+		return nil, fmt.Errorf("imagerun: %w", err)
+	}
+	proc := filepath.Join(rootfs, "proc")
+	if err := checkParents(rootfs, "proc/x"); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(proc, 0o555); err != nil {
+		return nil, fmt.Errorf("imagerun: %w", err)
+	}
+	if err := syscall.Mount("proc", proc, "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
+		return nil, fmt.Errorf("imagerun: mount /proc in %s: %w", rootfs, err)
+	}
+	return func() error {
+		if err := syscall.Unmount(proc, syscall.MNT_DETACH); err != nil {
+			return fmt.Errorf("imagerun: unmount %s: %w", proc, err)
+		}
+		return nil
+	}, nil
 }
 
 // StartOptions adjust how the entrypoint starts.
@@ -238,10 +303,14 @@ func Start(rootfs string, cfg v1.Config, opts StartOptions) (*Process, error) {
 			Setpgid:    true,
 		},
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("imagerun: start %s in %s: %w", argv[0], rootfs, err)
+	cleanup, err := prepareRuntime(rootfs)
+	if err != nil {
+		return nil, err
 	}
-	p := &Process{cmd: cmd, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		return nil, errors.Join(fmt.Errorf("imagerun: start %s in %s: %w", argv[0], rootfs, err), cleanup())
+	}
+	p := &Process{cmd: cmd, done: make(chan struct{}), cleanup: cleanup}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -273,7 +342,8 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // Err returns the exit error once Done is closed.
 func (p *Process) Err() error { return p.err }
 
-// Stop sends SIGTERM to the process group, then SIGKILL after grace, and waits.
+// Stop sends SIGTERM to the process group, then SIGKILL after grace, and waits. It does not
+// unmount /proc; Close does both.
 func (p *Process) Stop(grace time.Duration) error {
 	select {
 	case <-p.done:
@@ -288,6 +358,22 @@ func (p *Process) Stop(grace time.Duration) error {
 		<-p.done
 	}
 	return p.err
+}
+
+// Close stops the process (see Stop) and undoes what Start mounted. Call it before removing
+// the root file system.
+func (p *Process) Close() error {
+	err := p.Stop(10 * time.Second)
+	if p.cleanup != nil {
+		cerr := p.cleanup()
+		p.cleanup = nil
+		return cerr
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return nil // a server stopped by a signal
+	}
+	return err
 }
 
 // Prediction is the part of POST /predict's answer the smoke test checks.

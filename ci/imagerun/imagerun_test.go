@@ -61,7 +61,7 @@ func TestRunImageUnderChroot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Stop(5 * time.Second)
+	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -83,17 +83,22 @@ func TestRunImageUnderChroot(t *testing.T) {
 		WD, LD       string
 		TmpError     string `json:"tmp_error"`
 		RootReadable bool   `json:"root_readable"`
+		URandomOK    bool   `json:"urandom_ok"`
+		ProcOK       bool   `json:"proc_ok"`
 		Model        string
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&who); err != nil {
 		t.Fatal(err)
 	}
 	if who.UID != 65532 || who.GID != 65532 || who.WD != "/home/nonroot" || who.LD != image.LibraryDir ||
-		who.TmpError != "" || who.RootReadable || !strings.Contains(who.Model, `"classes"`) {
+		who.TmpError != "" || who.RootReadable || !who.URandomOK || !who.ProcOK || !strings.Contains(who.Model, `"classes"`) {
 		t.Errorf("inside the image: %+v", who)
 	}
-	if err := p.Stop(5 * time.Second); err != nil && !strings.Contains(err.Error(), "signal") {
-		t.Errorf("Stop: %v", err)
+	if err := p.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(rootfs, "proc")); err != nil || len(ents) != 0 {
+		t.Errorf("/proc still mounted after Close: %d entries, %v", len(ents), err)
 	}
 }
 

@@ -91,7 +91,7 @@ func runImageRun(c *cli.Context) error {
 		end()
 		return fail(a, "image run", err)
 	}
-	defer proc.Stop(10 * time.Second)
+	defer proc.Close()
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
 	res, err := imagerun.Smoke(ctx, "http://"+addr, sample, proc.Done())

@@ -37,9 +37,17 @@ func main() {
 			f.Close()
 		}
 		_, rootErr := os.ReadDir("/root")
+		rnd := make([]byte, 8)
+		f, urandomErr := os.Open("/dev/urandom")
+		if urandomErr == nil {
+			_, urandomErr = f.Read(rnd)
+			f.Close()
+		}
+		_, procErr := os.ReadFile("/proc/self/status")
 		json.NewEncoder(w).Encode(map[string]any{
 			"uid": os.Getuid(), "gid": os.Getgid(), "wd": wd, "ld": os.Getenv("LD_LIBRARY_PATH"),
 			"tmp_error": tmpErr, "root_readable": rootErr == nil, "model": string(info),
+			"urandom_ok": urandomErr == nil, "proc_ok": procErr == nil,
 		})
 	})
 	mux.HandleFunc("/predict", func(w http.ResponseWriter, r *http.Request) {
