@@ -26,7 +26,7 @@ func trainCommand() *cli.Command {
 		&cli.StringFlag{Name: "name", Value: "catdog", Usage: "model name recorded in model.json", EnvVars: []string{"CATDOG_MODEL_NAME"}},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bars"},
 	}
-	// TRACKING: flags = append(flags, trackingFlags()...)
+	flags = append(flags, trackingFlags()...) // TRACKING: MLflow flags
 	return &cli.Command{
 		Name:  "train",
 		Usage: "train the CNN on prepared data; keep the best epoch; evaluate it on the test split",
@@ -84,8 +84,25 @@ func runTrain(c *cli.Context) error {
 	if !c.Bool("quiet") {
 		opts.Progress = c.App.ErrWriter
 	}
-	// TRACKING: start an MLflow run when a tracking URI is configured (wired once cmd/catdog/tracking.go lands).
+	// TRACKING: start an MLflow run when a tracking URI is configured.
+	session, err := startTracking(c)
+	if err != nil {
+		return fmt.Errorf("catdog train: tracking: %w", err)
+	}
+	if session != nil {
+		opts.Tracker = session
+	}
 	res, runErr := train.Run(ctx, opts)
+	// TRACKING: finish the run (artifacts, registry, alias) or mark it FAILED/KILLED.
+	if session != nil {
+		acc := 0.0
+		if res != nil {
+			acc = res.Test.Accuracy
+		}
+		if err := session.Finish(ctx, opts.OutDir, acc, runErr); err != nil {
+			log.Warn("tracking: finishing the run failed", "error", err)
+		}
+	}
 	if runErr != nil {
 		return fmt.Errorf("catdog train: %w", runErr)
 	}
