@@ -77,9 +77,21 @@ build: go.work ## build bin/catdog
 
 ## ---- main job ------------------------------------------------------------------
 
+PREPARED  ?= data/prepared
+MODEL_DIR ?= models
+PARAMS    ?= params.yaml
+# the prepared image size must equal the network's input size
+INPUT_SIZE = $(shell awk '/^input_size:/{print $$2}' $(PARAMS))
+
 .PHONY: run
-run: build ## the main job: prepare -> train -> evaluate on ../shared/data/petimages-dev
-	$(CATDOG) --help
+run: build venv ## the main job: prepare -> train (tracked in MLflow) -> evaluate on ../shared/data/petimages-dev
+	@if [ -z "$${MLFLOW_TRACKING_URI:-}" ]; then $(MAKE) --no-print-directory mlflow-up; fi
+	$(CATDOG) prepare --data $(SHARED)/petimages-dev --out $(PREPARED) --size $(INPUT_SIZE)
+	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-$$(cat .mlflow/uri)}" \
+	  $(CATDOG) train --params $(PARAMS) --data $(PREPARED) --out $(MODEL_DIR)
+	$(CATDOG) evaluate --model $(MODEL_DIR) --data $(PREPARED) --split test --json $(MODEL_DIR)/evaluation.json
+	@echo "model: $(MODEL_DIR)/  plots: $(MODEL_DIR)/confusion_matrix.png $(MODEL_DIR)/learning_curves.png"
+	@if [ -z "$${MLFLOW_TRACKING_URI:-}" ]; then echo "MLflow UI: $$(cat .mlflow/uri)"; fi
 
 ## ---- quality -------------------------------------------------------------------
 
