@@ -173,25 +173,26 @@ func (p Path) PutFile(ctx context.Context, src string) (oid string, size int64, 
 }
 
 // write copies r into a temp file in the cache, hashing it. With want == "" the object's oid is
-// whatever the bytes hash to.
+// whatever the bytes hash to. The temp file is created read-only (the open descriptor can still
+// write), so no chmod is needed once the hash is verified; directories are created lazily.
 func (p Path) write(ctx context.Context, want string, legacy bool, r io.Reader) (string, int64, error) {
 	if err := ctx.Err(); err != nil {
 		return "", 0, err
 	}
-	dir := string(p)
+	dir := filepath.Join(string(p), "files", "md5")
 	if want != "" {
 		dir = filepath.Dir(p.ObjectPath(want, legacy))
-	} else {
-		dir = filepath.Join(dir, "files", "md5")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", 0, fmt.Errorf("cache: %w", err)
+	tmpName := filepath.Join(dir, "."+tmpToken()+".tmp")
+	tmp, err := os.OpenFile(tmpName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			tmp, err = os.OpenFile(tmpName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+		}
 	}
-	tmp, err := os.CreateTemp(dir, "."+tmpToken()+"*.tmp")
 	if err != nil {
 		return "", 0, fmt.Errorf("cache: %w", err)
 	}
-	tmpName := tmp.Name()
 	defer func() {
 		if tmpName != "" {
 			_ = os.Remove(tmpName)
@@ -213,16 +214,16 @@ func (p Path) write(ctx context.Context, want string, legacy bool, r io.Reader) 
 		return "", n, &CorruptError{OID: want, Got: got}
 	}
 	final := p.ObjectPath(oid, legacy)
-	if fi, err := os.Stat(final); err == nil && fi.Mode().Perm()&0o222 == 0 {
+	if fi, err := os.Lstat(final); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o222 == 0 {
 		return oid, n, nil // already present and trusted
 	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return "", n, fmt.Errorf("cache: %w", err)
+	err = os.Rename(tmpName, final)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(final), 0o755); err == nil {
+			err = os.Rename(tmpName, final)
+		}
 	}
-	if err := os.Chmod(tmpName, 0o444); err != nil {
-		return "", n, fmt.Errorf("cache: %w", err)
-	}
-	if err := os.Rename(tmpName, final); err != nil {
+	if err != nil {
 		return "", n, fmt.Errorf("cache: %w", err)
 	}
 	tmpName = ""

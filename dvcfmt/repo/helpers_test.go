@@ -1,7 +1,6 @@
 package repo_test
 
 import (
-	"bytes"
 	"context"
 	"io/fs"
 	"os"
@@ -185,15 +184,6 @@ func upToDate(t *testing.T, dvc *testenv.DVC, dir string) {
 	if out := dvc.Run(t, dir, "status", "-c"); !strings.Contains(out, "are in sync.") {
 		t.Fatalf("dvc status -c in %s:\n%s", dir, out)
 	}
-}
-
-func containsAll(s string, subs ...string) bool {
-	for _, x := range subs {
-		if !bytes.Contains([]byte(s), []byte(x)) {
-			return false
-		}
-	}
-	return true
 }
 
 func md5hex(s string) string {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/catdog-mlops/catdog/dvcfmt"
 )
@@ -87,6 +88,9 @@ func (r *Repo) walkTree(ctx context.Context, absDir string) ([]wsFile, error) {
 				childRel = rel + "/" + name
 			}
 			repoRel := base + "/" + childRel
+			if !utf8.ValidString(name) {
+				return fmt.Errorf("%q: file names that are not valid UTF-8 are not supported", repoRel)
+			}
 			if name == dvcfmt.IgnoreFile {
 				return &IgnoreInTreeError{Path: repoRel}
 			}
