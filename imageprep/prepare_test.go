@@ -501,3 +501,29 @@ func TestPrepareDevSet(t *testing.T) {
 		t.Errorf("second run: reused=%v md5 %s err %v", again != nil && again.Reused, again.ManifestMD5, err)
 	}
 }
+
+func TestCheckSharedBadInputs(t *testing.T) {
+	checks, err := Check(context.Background(), filepath.Join(testenv.SharedData(t), "bad-inputs"), DefaultLimits(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{ // path → colour model, or the rejection reason
+		"alpha.png":     "NRGBA",
+		"cmyk.jpg":      "CMYK",
+		"grayscale.jpg": "Gray",
+		"empty.jpg":     string(ReasonEmpty),
+		"fake.jpg":      string(ReasonUnknownFormat),
+		"truncated.jpg": string(ReasonTruncated),
+	}
+	got := map[string]string{}
+	for _, c := range checks {
+		if c.Err != nil {
+			got[c.Path] = string(c.Err.Reason)
+		} else {
+			got[c.Path] = c.Model
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Check(bad-inputs) = %v\nwant %v", got, want)
+	}
+}

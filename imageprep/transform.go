@@ -86,12 +86,16 @@ var kernel = draw.BiLinear
 // Resize squashes img to size×size (aspect ratio not kept) with golang.org/x/image/draw's
 // BiLinear kernel, after converting it with ToRGB. Resize(ToRGB(img)) == Resize(img).
 func Resize(img image.Image, size int) *image.RGBA {
+	return resize(img, size, kernel)
+}
+
+func resize(img image.Image, size int, scaler draw.Scaler) *image.RGBA {
 	src, ok := img.(*image.RGBA)
 	if !ok || !opaqueOrigin(src) {
 		src = ToRGB(img)
 	}
 	dst := image.NewRGBA(image.Rect(0, 0, size, size))
-	kernel.Scale(dst, dst.Rect, src, src.Rect, draw.Src, nil)
+	scaler.Scale(dst, dst.Rect, src, src.Rect, draw.Src, nil)
 	return dst
 }
 

@@ -38,6 +38,7 @@ func prepareCommand() *cli.Command {
 			&cli.Int64Flag{Name: "max-bytes", Value: lim.MaxBytes, Usage: "largest file accepted, in bytes", EnvVars: []string{"CATDOG_MAX_BYTES"}},
 			&cli.IntFlag{Name: "max-files", Value: 1_000_000, Usage: "largest number of files in --data", EnvVars: []string{"CATDOG_MAX_FILES"}},
 			&cli.BoolFlag{Name: "force", Usage: "decode again even when the cache matches", EnvVars: []string{"CATDOG_PREPARE_FORCE"}},
+			&cli.BoolFlag{Name: "check", Usage: "only validate every file under --data and print one line each (no labels needed, nothing written)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 		},
 		Action: runPrepare,
@@ -45,7 +46,7 @@ func prepareCommand() *cli.Command {
 }
 
 func runPrepare(c *cli.Context) error {
-	fractions, err := parseFractions(c.String("split"))
+	fractions, err := parseSplitFractions(c.String("split"))
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("catdog prepare: --split: %v", err), 2)
 	}
@@ -63,9 +64,12 @@ func runPrepare(c *cli.Context) error {
 	if st, err := os.Stat(opts.Source); err != nil || !st.IsDir() {
 		return cli.Exit(fmt.Sprintf("catdog prepare: --data %s is not a folder", opts.Source), 2)
 	}
+	if c.Bool("check") {
+		return runPrepareCheck(c, opts)
+	}
 	var finish func()
 	if !c.Bool("quiet") {
-		opts.Progress, finish = progress(c.App.ErrWriter, "decoding")
+		opts.Progress, finish = prepareProgress(c.App.ErrWriter, "decoding")
 	}
 	rep, err := imageprep.Prepare(c.Context, opts)
 	if finish != nil {
@@ -83,8 +87,33 @@ func runPrepare(c *cli.Context) error {
 	return nil
 }
 
-// parseFractions reads "0.8,0.1,0.1".
-func parseFractions(s string) ([3]float64, error) {
+// runPrepareCheck prints one line per file: "ok PATH FORMAT WxH MODEL" or "rejected PATH: REASON: DETAIL".
+func runPrepareCheck(c *cli.Context, opts imageprep.PrepareOptions) error {
+	checks, err := imageprep.Check(c.Context, opts.Source, opts.Limits, opts.Workers)
+	if err != nil {
+		return fmt.Errorf("prepare --check: %w", err)
+	}
+	var b strings.Builder
+	bad := 0
+	for _, fc := range checks {
+		if fc.Err != nil {
+			bad++
+			fmt.Fprintf(&b, "rejected %s: %s\n", fc.Path, strings.Join(strings.Fields(fc.Err.Error()), " "))
+			continue
+		}
+		conv := ""
+		if fc.Model != "YCbCr" && fc.Model != "RGBA" {
+			conv = " (converted to RGB)"
+		}
+		fmt.Fprintf(&b, "ok       %s: %s %dx%d %s%s\n", fc.Path, fc.Format, fc.Width, fc.Height, fc.Model, conv)
+	}
+	fmt.Fprintf(&b, "%d files: %d usable, %d rejected\n", len(checks), len(checks)-bad, bad)
+	_, err = io.WriteString(c.App.Writer, b.String())
+	return err
+}
+
+// parseSplitFractions reads "0.8,0.1,0.1".
+func parseSplitFractions(s string) ([3]float64, error) {
 	var f [3]float64
 	parts := strings.Split(s, ",")
 	if len(parts) != 3 {
@@ -100,9 +129,9 @@ func parseFractions(s string) ([3]float64, error) {
 	return f, nil
 }
 
-// progress returns a callback that draws a progress bar on w when w is a terminal, and prints a
+// prepareProgress returns a callback that draws a progress bar on w when w is a terminal, and prints a
 // line every 10% (or 5 s) otherwise, plus a function to call when the work is done.
-func progress(w io.Writer, what string) (func(done, total int), func()) {
+func prepareProgress(w io.Writer, what string) (func(done, total int), func()) {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		var bar *progressbar.ProgressBar
 		return func(done, total int) {

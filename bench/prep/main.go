@@ -1,0 +1,170 @@
+// Command prep measures catdog's image preprocessing throughput, for bench/prep/run.sh to compare
+// with Pillow + torchvision (pillow_torchvision.py) on the same files, workers and runs.
+//
+// Modes:
+//
+//	decode         read + decode + ToRGB (the work of PIL's Image.open().convert("RGB"))
+//	decode-resize  read + decode + ToRGB + Resize to -size + pack to HWC bytes (what `catdog prepare` caches)
+//	augment        train-time input from the cache: Augment.Apply + normalise on cached -size images
+//	               (the cache is built before timing, as `catdog prepare` does once)
+//
+// Each run processes every file once with -workers goroutines; the program prints one JSON line per
+// run and a final line with the median.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/catdog-mlops/catdog/imageprep"
+)
+
+func main() {
+	data := flag.String("data", "../shared/data/petimages-dev", "photo folder")
+	mode := flag.String("mode", "decode-resize", "decode | decode-resize | augment")
+	workers := flag.Int("workers", 2, "goroutines")
+	runs := flag.Int("runs", 5, "timed runs (after one warm-up run)")
+	warmup := flag.Int("warmup", 1, "untimed warm-up runs")
+	size := flag.Int("size", 224, "output side")
+	flag.Parse()
+	runtime.GOMAXPROCS(*workers)
+
+	files, err := list(*data)
+	if err != nil {
+		fail(err)
+	}
+	var work func(i int, rng *rand.Rand, buf []float32) error
+	switch *mode {
+	case "decode":
+		work = func(i int, _ *rand.Rand, _ []float32) error {
+			b, err := os.ReadFile(files[i])
+			if err != nil {
+				return err
+			}
+			img, _, err := imageprep.DecodeBytes(b, imageprep.DefaultLimits())
+			if err != nil {
+				return err
+			}
+			imageprep.ToRGB(img)
+			return nil
+		}
+	case "decode-resize":
+		work = func(i int, _ *rand.Rand, _ []float32) error {
+			b, err := os.ReadFile(files[i])
+			if err != nil {
+				return err
+			}
+			img, _, err := imageprep.DecodeBytes(b, imageprep.DefaultLimits())
+			if err != nil {
+				return err
+			}
+			imageprep.PackRGB(imageprep.Resize(img, *size), nil)
+			return nil
+		}
+	case "augment":
+		cache := make([][]byte, len(files))
+		for i, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				fail(err)
+			}
+			img, _, err := imageprep.DecodeBytes(b, imageprep.DefaultLimits())
+			if err != nil {
+				fail(err)
+			}
+			cache[i] = imageprep.PackRGB(imageprep.Resize(img, *size), nil)
+		}
+		aug, spec := imageprep.DefaultAugment(), imageprep.DefaultSpec()
+		work = func(i int, rng *rand.Rand, buf []float32) error {
+			aug.Apply(rng, cache[i], *size, *size, spec, buf)
+			return nil
+		}
+	default:
+		fail(fmt.Errorf("unknown -mode %q", *mode))
+	}
+
+	var rates []float64
+	for r := 0; r < *warmup+*runs; r++ {
+		el, err := run(len(files), *workers, *size, work)
+		if err != nil {
+			fail(err)
+		}
+		if r < *warmup {
+			continue
+		}
+		rate := float64(len(files)) / el.Seconds()
+		rates = append(rates, rate)
+		line(map[string]any{"impl": "catdog", "mode": *mode, "run": r - *warmup + 1, "images": len(files), "seconds": el.Seconds(), "images_per_s": rate})
+	}
+	sort.Float64s(rates)
+	line(map[string]any{"impl": "catdog", "mode": *mode, "median_images_per_s": rates[len(rates)/2], "runs": len(rates), "workers": *workers, "go": runtime.Version()})
+}
+
+func run(n, workers, size int, work func(int, *rand.Rand, []float32) error) (time.Duration, error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			buf := make([]float32, 3*size*size)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := work(i, rng, buf); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
+	}
+	return el, nil
+}
+
+func list(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".jpg") || strings.HasSuffix(p, ".png")) {
+			files = append(files, p)
+		}
+		return err
+	})
+	sort.Strings(files)
+	if err == nil && len(files) == 0 {
+		err = fmt.Errorf("no .jpg/.png under %s", dir)
+	}
+	return files, err
+}
+
+func line(v map[string]any) {
+	b, _ := json.Marshal(v)
+	fmt.Println(string(b))
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "prep bench:", err)
+	os.Exit(1)
+}
