@@ -35,7 +35,7 @@ func imageCommand() *cli.Command {
 			{
 				Name:   "push",
 				Usage:  "push an image from an OCI layout (written by `image build --oci-layout`) to a registry",
-				Flags:  append([]cli.Flag{layoutFlag(true), layoutTagFlag()}, pushFlags()...),
+				Flags:  append(append([]cli.Flag{layoutFlag(true), layoutTagFlag()}, pushFlags()...), gitFlags()...),
 				Action: runImagePush,
 			},
 			{
