@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/catdog-mlops/catdog/internal/testenv"
+	"github.com/catdog-mlops/catdog/mlflowclient"
+)
+
+// TestPipelineTracked runs the main job on a small real subset, in process: prepare -> train
+// (tracked by a real mlflow server) -> evaluate -> predict, then reads the run back from the
+// server (and through the official Python client) and checks what the team would look at.
+func TestPipelineTracked(t *testing.T) {
+	shared := testenv.SharedData(t)
+	srv := testenv.StartMLflow(t)
+	work := t.TempDir()
+
+	photos := filepath.Join(work, "photos")
+	for _, class := range []string{"Cat", "Dog"} {
+		if err := os.MkdirAll(filepath.Join(photos, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 30; i++ {
+			name := fmt.Sprintf("%s.%d.jpg", strings.ToLower(class), i)
+			b, err := os.ReadFile(filepath.Join(shared, "petimages-dev", class, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(photos, class, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// one bad file among them: reported, skipped, never fatal
+	if err := os.WriteFile(filepath.Join(photos, "Cat", "cat.999.jpg"), []byte("not a jpeg"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	params := filepath.Join(work, "params.yaml")
+	if err := os.WriteFile(params, []byte("epochs: 3\nbatch_size: 16\nlr: 0.003\ninput_size: 64\ntta: false\nthreads: 2\n"+
+		"arch: {name: catdognet-v1, widths: [8, 16, 32], dropout: 0.1, classes: 2}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prepared, models := filepath.Join(work, "prepared"), filepath.Join(work, "models")
+
+	run := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		app := newApp()
+		app.Writer, app.ErrWriter = &out, &out
+		app.ExitErrHandler = func(*cli.Context, error) {}
+		if err := app.RunContext(context.Background(), append([]string{"catdog"}, args...)); err != nil {
+			t.Fatalf("catdog %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+
+	out := run("prepare", "--data", photos, "--out", prepared, "--size", "64", "--quiet")
+	if !strings.Contains(out, "cat.999.jpg") || !strings.Contains(out, "60 accepted") {
+		t.Errorf("prepare report does not list the bad file or the accepted count:\n%s", out)
+	}
+	out = run("train", "--params", params, "--data", prepared, "--out", models, "--quiet",
+		"--tracking-uri", srv.URI, "--experiment", "pipeline", "--registered-model", "pipeline-model",
+		"--mlflow-journal", filepath.Join(work, "journal"))
+	if !strings.Contains(out, "TEST ACCURACY:") {
+		t.Fatalf("train output lacks the test accuracy:\n%s", out)
+	}
+	evalJSON := filepath.Join(work, "eval.json")
+	run("evaluate", "--model", models, "--data", prepared, "--split", "test", "--json", evalJSON)
+	var ev struct {
+		N        int     `json:"n"`
+		Accuracy float64 `json:"accuracy"`
+	}
+	b, err := os.ReadFile(evalJSON)
+	if err != nil || json.Unmarshal(b, &ev) != nil || ev.N != 6 {
+		t.Fatalf("evaluate JSON: %v %s", err, b)
+	}
+	var metrics struct {
+		Test struct {
+			Accuracy float64 `json:"accuracy"`
+		} `json:"test"`
+	}
+	b, _ = os.ReadFile(filepath.Join(models, "metrics.json"))
+	if err := json.Unmarshal(b, &metrics); err != nil || metrics.Test.Accuracy != ev.Accuracy {
+		t.Errorf("evaluate accuracy %v differs from training's test accuracy %v (%v)", ev.Accuracy, metrics.Test.Accuracy, err)
+	}
+	out = run("predict", "--model", models, "--json", filepath.Join(photos, "Dog", "dog.3.jpg"))
+	var pred prediction
+	if err := json.Unmarshal([]byte(out), &pred); err != nil || (pred.Label != "cat" && pred.Label != "dog") ||
+		pred.Probabilities["cat"]+pred.Probabilities["dog"] < 0.999 {
+		t.Errorf("predict: %v %q", err, out)
+	}
+
+	// What the server holds.
+	ctx := context.Background()
+	c, err := mlflowclient.New(srv.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := c.GetExperimentByName(ctx, "pipeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := c.SearchRuns(ctx, mlflowclient.RunQuery{ExperimentIDs: []string{exp.ID}})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs: %v %d", err, len(runs))
+	}
+	r := runs[0]
+	if r.Info.Status != "FINISHED" {
+		t.Errorf("run status %s", r.Info.Status)
+	}
+	if v, _ := r.Param("input_size"); v != "64" {
+		t.Errorf("param input_size = %q", v)
+	}
+	if acc, ok := r.Metric("test_accuracy"); !ok || acc != ev.Accuracy {
+		t.Errorf("test_accuracy metric %v (%v), evaluate says %v", acc, ok, ev.Accuracy)
+	}
+	hist, err := c.GetMetricHistory(ctx, r.Info.RunID, "val_accuracy")
+	if err != nil || len(hist) != 3 {
+		t.Fatalf("val_accuracy history: %v %v", err, hist)
+	}
+	for i, m := range hist {
+		if m.Step != int64(i+1) {
+			t.Errorf("val_accuracy point %d has step %d", i, m.Step)
+		}
+	}
+	mv, err := c.GetModelVersionByAlias(ctx, "pipeline-model", "champion")
+	if err != nil || mv.RunID != r.Info.RunID {
+		t.Fatalf("champion alias: %v %+v", err, mv)
+	}
+	// The official Python client sees the same artifacts, byte for byte.
+	testenv.CheckMLflow(t, testenv.MLflowExpectation{
+		TrackingURI: srv.URI, RunID: r.Info.RunID, Status: "FINISHED",
+		Params: map[string]string{"epochs": "3", "input_size": "64"},
+		Model: &testenv.MLflowModelExpect{Name: "pipeline-model", Version: mv.Version, Alias: "champion",
+			Files: map[string]string{"model.json": filepath.Join(models, "model.json"), "best_model.ot": filepath.Join(models, "best_model.ot")}},
+	})
+}
