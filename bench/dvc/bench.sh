@@ -5,7 +5,8 @@
 # (find | xargs -P2 md5sum). Every figure is the median of $RUNS runs (default 3), page cache warm.
 # Prints Markdown (RESULTS.md) on stdout; progress on stderr.
 set -euo pipefail
-CATDOG=${CATDOG:?path to catdog binary}
+CATDOG=${CATDOG:?path to catdog-data binary (bench/dvc/catdog-data)}
+CATDOG_FULL=${CATDOG_FULL:-}   # optional: the full catdog binary, to report its start-up cost
 DVC=${DVC:?path to dvc}
 SHARED=${SHARED:-../shared/data}
 RUNS=${RUNS:-3}
@@ -89,7 +90,13 @@ echo "# dvc benchmark: catdog data vs dvc"
 echo
 echo "- command: \`make bench-dvc\` (bench/dvc/bench.sh, RUNS=$RUNS, medians; warm page cache; local remote on the same disk)"
 echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(df -T /tmp | awk 'NR==2 {print $2}') /tmp"
-echo "- peer: dvc $("$DVC" --version) (PyPI, default settings: cache.type reflink,copy -> copy here), catdog $(git rev-parse --short HEAD 2>/dev/null || echo dev)"
+echo "- peer: dvc $("$DVC" --version) (PyPI, default settings: cache.type reflink,copy -> copy here); catdog $(git rev-parse --short HEAD 2>/dev/null || echo dev),"
+echo "  measured with \`catdog-data data ...\` (bench/dvc/catdog-data: the same \`data\` command tree without libtorch)"
+if [ -n "$CATDOG_FULL" ]; then
+  starts=""; for i in $(seq 5); do starts+="$(t "$CATDOG_FULL" --version) "; done
+  echo "- start-up of the full \`catdog\` binary (loads libtorch): median $(echo $starts | tr ' ' '\n' | median) s per invocation, to add to every catdog figure for \`catdog data\`"
+fi
+echo "- load: other engineers' jobs were running on the same 2 cores (load average at start: $(cut -d' ' -f1-3 /proc/loadavg)); compare columns within a row"
 echo "- add = hash + copy into the cache + write .dvc; status = no-op \`status\` right after add;"
 echo "  push = everything to an empty local remote; pull = fetch + checkout into an empty cache and workspace"
 echo

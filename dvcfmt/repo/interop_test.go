@@ -345,3 +345,31 @@ func TestLegacyDVC2Pull(t *testing.T) {
 	}
 	_ = cache.ErrNotFound
 }
+
+// TestGC: after re-adding changed data, gc drops the old objects and keeps what the
+// workspace uses; dvc still finds the repository consistent.
+func TestGC(t *testing.T) {
+	dir := newGitRepo(t, nil)
+	makeTree(t, dir)
+	r := mustOpen(t, dir)
+	if _, err := r.Add(ctx, []string{filepath.Join(dir, "data")}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "data", "foo"), []byte("foo v2"), 0o644)
+	if _, err := r.Add(ctx, []string{filepath.Join(dir, "data")}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := r.GC(ctx)
+	if err != nil || n != 2 { // old foo object + old .dir
+		t.Fatalf("GC = %d, %v; want 2 objects removed", n, err)
+	}
+	if r.Cache.Has("acbd18db4cc2f85cedef654fccc4a4d8", false) {
+		t.Error("old data/foo object survived gc")
+	}
+	if st, err := r.Status(ctx, nil); err != nil || len(st) != 0 {
+		t.Errorf("status after gc = %v, %v", st, err)
+	}
+	if out := testenv.NewDVC(t).Run(t, dir, "status"); !strings.Contains(out, "up to date") {
+		t.Errorf("dvc status after gc:\n%s", out)
+	}
+}

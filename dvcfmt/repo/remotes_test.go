@@ -327,3 +327,35 @@ func (f *failAfter) Open(ctx context.Context, key string) (io.ReadCloser, error)
 	}
 	return f.Remote.Open(ctx, key)
 }
+
+// TestS3CredentialsFromEnvironment: with only url and endpointurl in .dvc/config, the
+// credentials come from the usual AWS_* variables.
+func TestS3CredentialsFromEnvironment(t *testing.T) {
+	srv := testenv.StartS3(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	r0, err := s3remote.New(ctx, "envbucket", "", s3remote.WithEndpoint(srv.Endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r0.CreateBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := newGitRepo(t, nil)
+	makeTree(t, dir)
+	writeConfig(t, dir, "[core]\n    remote = s3\n['remote \"s3\"']\n    url = s3://envbucket/x\n    endpointurl = "+srv.Endpoint+"\n", "")
+	r := mustOpen(t, dir)
+	if _, err := r.Add(ctx, []string{filepath.Join(dir, "run.sh")}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Push(ctx, repo.TransferOptions{})
+	if err != nil || res.Transferred != 1 {
+		t.Fatalf("push = %+v, %v", res, err)
+	}
+	const runSh = "46bbbe8aa98cc0714426e948474eaaf4" // md5 of run.sh
+	if _, err := r0.Stat(ctx, "x/"+cache.Key(runSh, false)); err != nil {
+		t.Fatalf("run.sh not at s3://envbucket/x/files/md5/46/...: %v", err)
+	}
+}
