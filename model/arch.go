@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
@@ -78,9 +79,15 @@ func newNet(root *nn.Path, a Arch) *net {
 		cfg.Stride = []int64{stride, stride}
 		cfg.Padding = []int64{1, 1}
 		cfg.Bias = false
+		// He (Kaiming) uniform initialisation for ReLU: gotch's default "KaimingUniform" is
+		// in fact a standard normal, far too large for a fan-in of hundreds.
+		bound := math.Sqrt(6 / float64(in*3*3))
+		cfg.WsInit = nn.NewUniformInit(-bound, bound)
+		bn := nn.DefaultBatchNormConfig()
+		bn.WsInit = nn.NewConstInit(1) // PyTorch's default; gotch's is uniform(0, 1)
 		n.blocks = append(n.blocks, &convBN{
 			conv: nn.NewConv2D(p.Sub("conv"), in, out, 3, cfg),
-			bn:   nn.BatchNorm2D(p.Sub("bn"), out, nn.DefaultBatchNormConfig()),
+			bn:   nn.BatchNorm2D(p.Sub("bn"), out, bn),
 			pool: pool,
 		})
 	}
@@ -90,7 +97,12 @@ func newNet(root *nn.Path, a Arch) *net {
 		conv(fmt.Sprintf("stage%d", i), a.Widths[i-1], a.Widths[i], 1, i < last)
 	}
 	conv(fmt.Sprintf("stage%d_b", last), a.Widths[last], a.Widths[last], 1, false)
-	n.head = nn.NewLinear(root.Sub("head"), a.Widths[last], a.Classes, nn.DefaultLinearConfig())
+	// PyTorch's default for Linear: uniform(±1/sqrt(fan_in)) for weights and bias.
+	head := nn.DefaultLinearConfig()
+	hb := 1 / math.Sqrt(float64(a.Widths[last]))
+	head.WsInit = nn.NewUniformInit(-hb, hb)
+	head.BsInit = nn.NewUniformInit(-hb, hb)
+	n.head = nn.NewLinear(root.Sub("head"), a.Widths[last], a.Classes, head)
 	return n
 }
 
