@@ -158,3 +158,40 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestCacheRecipeFollowsFileChanges(t *testing.T) {
+	ctx := t.Context()
+	cache, err := NewCache(t.TempDir())
+	must(t, err)
+	src := filepath.Join(t.TempDir(), "weights")
+	must(t, os.WriteFile(src, []byte("aaaaaaaa"), 0o644))
+	set := NewFileSet()
+	must(t, set.AddFile(src, "models/current/weights", 0o644))
+	layer := func() *Layer {
+		t.Helper()
+		l, err := cache.Layer(ctx, set, LayerOptions{Name: "model"})
+		must(t, err)
+		return l
+	}
+	first := layer()
+	if first.Cached {
+		t.Fatal("first build came from an empty cache")
+	}
+	if again := layer(); !again.Cached || again.digest != first.digest {
+		t.Fatalf("unchanged file: cached %t digest %s, want the cached %s", again.Cached, again.digest, first.digest)
+	}
+	// Same content, new mtime: the recipe misses, the content-addressed lookup hits.
+	later := time.Now().Add(time.Hour)
+	must(t, os.Chtimes(src, later, later))
+	if touched := layer(); !touched.Cached || touched.digest != first.digest {
+		t.Fatalf("touched file: cached %t digest %s", touched.Cached, touched.digest)
+	}
+	// New content of the same size with the old mtime put back: ctime still changes.
+	fi, err := os.Stat(src)
+	must(t, err)
+	must(t, os.WriteFile(src, []byte("bbbbbbbb"), 0o644))
+	must(t, os.Chtimes(src, fi.ModTime(), fi.ModTime()))
+	if changed := layer(); changed.Cached || changed.digest == first.digest {
+		t.Fatalf("changed content: cached %t digest %s, want a new layer", changed.Cached, changed.digest)
+	}
+}

@@ -74,7 +74,7 @@ func buildFlags() []cli.Flag {
 		&cli.StringFlag{Name: "libtorch-dir", Value: filepath.Join(defaultCacheDir(), "libtorch-2.1.2", "lib"), Usage: "folder of the libtorch shared libraries", EnvVars: []string{"CATDOG_LIBTORCH_DIR"}},
 		&cli.StringFlag{Name: "base", Usage: "base image reference (e.g. a distroless cc image); default: assemble the base from this machine's Debian packages", EnvVars: []string{"CATDOG_BASE_IMAGE"}},
 		&cli.StringFlag{Name: "cache-dir", Value: filepath.Join(defaultCacheDir(), "image-layers"), Usage: "content-addressed cache of compressed layers", EnvVars: []string{"CATDOG_IMAGE_CACHE"}},
-		&cli.StringFlag{Name: "compression", Value: string(image.PGzip), Usage: "layer compressor: pgzip (parallel) or gzip"},
+		&cli.StringFlag{Name: "compression", Value: string(image.PGzip), Usage: "layer compressor: pgzip (parallel), kgzip (klauspost, one core) or gzip (standard library)"},
 		&cli.IntFlag{Name: "level", Value: image.DefaultCompressionLevel, Usage: "gzip level 1-9"},
 		&cli.Int64Flag{Name: "source-date-epoch", Value: -1, Usage: "creation time and file mtimes, in seconds since the epoch (default 0)", EnvVars: []string{"SOURCE_DATE_EPOCH"}},
 		&cli.StringFlag{Name: "source", Usage: "org.opencontainers.image.source label (default: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY)"},
