@@ -149,6 +149,7 @@ func New(trackingURI string, opts ...Option) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	rc := resty.NewWithClient(hc)
+	rc.SetLogger(restyLogger{log}) // resty's own warnings go to our (default: silent) logger
 	rc.SetResponseBodyLimit(maxJSONResponseSize)
 	rc.SetPreRequestHook(func(_ *resty.Client, r *http.Request) error {
 		// stream artifact bodies with an explicit Content-Length (see uploadFile)
@@ -401,3 +402,11 @@ func classify(err error, idempotent bool) (retryAfter time.Duration, retry bool)
 	}
 	return 0, false
 }
+
+// restyLogger routes resty's messages to slog at debug level (they never contain secrets:
+// resty only warns that credentials are sent over plain HTTP).
+type restyLogger struct{ l *slog.Logger }
+
+func (r restyLogger) Errorf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }
+func (r restyLogger) Warnf(format string, v ...any)  { r.l.Debug(fmt.Sprintf(format, v...)) }
+func (r restyLogger) Debugf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }

@@ -157,6 +157,10 @@ func Open(path string) (*Journal, error) {
 		return nil, fmt.Errorf("journal: lock %s: %w", path, err)
 	}
 	j := &Journal{path: path, lock: lock}
+	if err := truncateTornTail(path); err != nil {
+		j.Close()
+		return nil, err
+	}
 	entries, err := j.read()
 	if err != nil {
 		j.Close()
@@ -179,6 +183,22 @@ func Open(path string) (*Journal, error) {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	return j, nil
+}
+
+// truncateTornTail drops an incomplete last line (a crash mid-write) so that appends start
+// on a fresh line.
+func truncateTornTail(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && (len(data) == 0 || data[len(data)-1] == '\n')) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := os.Truncate(path, int64(bytes.LastIndexByte(data, '\n')+1)); err != nil {
+		return fmt.Errorf("journal: drop torn entry: %w", err)
+	}
+	return nil
 }
 
 // List returns the journal files in dir, oldest first.

@@ -65,14 +65,13 @@ type Session struct {
 	j   *journal.Journal
 	log *slog.Logger
 
-	mu        sync.Mutex
-	offline   bool
-	retryAt   time.Time
-	backoff   time.Duration
-	lastStep  int64
-	seenKeys  map[string]bool
-	finished  bool
-	spoolNote bool
+	mu       sync.Mutex
+	offline  bool
+	retryAt  time.Time
+	backoff  time.Duration
+	lastStep int64
+	seenKeys map[string]bool
+	finished bool
 }
 
 // Start opens a journal, records the run creation and tries to send it. An unreachable
@@ -108,9 +107,8 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	err = s.record(ctx, journal.Entry{Op: journal.OpCreateRun, CreateRun: &journal.CreateRun{
 		Experiment: cfg.Experiment, RunName: cfg.RunName, StartTime: time.Now().UnixMilli(), GitCommit: cfg.GitCommit, Tags: tags}})
-	if err != nil {
-		j.Close()
-		return nil, err
+	if err != nil { // the server rejected the run (e.g. the experiment is deleted): nothing to keep
+		return nil, errors.Join(err, j.Remove())
 	}
 	return s, nil
 }

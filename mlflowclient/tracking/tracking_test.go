@@ -58,14 +58,7 @@ func modelDir(t *testing.T) string {
 	return dir
 }
 
-type trainRun struct {
-	params  map[string]string
-	expect  testenv.MLflowExpectation
-	dir     string
-	session *Session
-}
-
-// train simulates the training loop's calls for epochs [from, to).
+// logEpochs simulates the training loop's calls for epochs [from, to).
 func logEpochs(t *testing.T, ctx context.Context, s *Session, e *testenv.MLflowExpectation, from, to int64) {
 	t.Helper()
 	for ep := from; ep < to; ep++ {
@@ -84,8 +77,7 @@ func logEpochs(t *testing.T, ctx context.Context, s *Session, e *testenv.MLflowE
 	}
 }
 
-// fillTimestamps replaces the -1 timestamps with the ones the server stored, after
-// checking there is exactly one point per step (nothing lost, nothing duplicated).
+// checkHistories checks there is exactly one point per step (nothing lost, nothing duplicated).
 func checkHistories(t *testing.T, ctx context.Context, c *mlflowclient.Client, runID string, keys []string, steps int) {
 	t.Helper()
 	for _, k := range keys {
@@ -320,5 +312,26 @@ func copyJournal(t *testing.T, base, to string) {
 		if err := os.WriteFile(filepath.Join(to, filepath.Base(name)), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestStartRejectsDeletedExperiment(t *testing.T) {
+	ctx := context.Background()
+	c := client(t, server.URI)
+	name := fmt.Sprintf("deleted-%d", time.Now().UnixNano())
+	id, err := c.CreateExperiment(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteExperiment(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	jdir := t.TempDir()
+	s, err := Start(ctx, Config{Client: c, JournalDir: jdir, Experiment: name})
+	if err == nil || s != nil || !strings.Contains(err.Error(), "deleted") {
+		t.Fatalf("Start(deleted experiment) = %v, %v; want a clear error", s, err)
+	}
+	if left, _ := journal.List(jdir); len(left) != 0 {
+		t.Fatalf("journal kept for a rejected run: %v", left)
 	}
 }
