@@ -83,12 +83,27 @@ PARAMS    ?= params.yaml
 # the prepared image size must equal the network's input size
 INPUT_SIZE = $(shell awk '/^input_size:/{print $$2}' $(PARAMS))
 
+# The main job versions the photos with DVC in a workspace outside the repository (the shared
+# data is never copied into the repo) and pushes them to a local DVC remote.
+PIPELINE_DIR ?= $(CACHE)/pipeline
+DVC_REMOTE   ?= $(CACHE)/dvc-remote
+
+.PHONY: data-version
+data-version: build ## version the photos with `catdog data` (DVC 3) and push them to a local DVC remote
+	mkdir -p $(PIPELINE_DIR) $(DVC_REMOTE)
+	[ -d $(PIPELINE_DIR)/.dvc ] || $(CATDOG) data init -C $(PIPELINE_DIR) --no-scm
+	$(CATDOG) data remote add -C $(PIPELINE_DIR) -d -f local $(DVC_REMOTE) >/dev/null
+	cp -a --update $(SHARED)/petimages-dev/. $(PIPELINE_DIR)/petimages/
+	$(CATDOG) data add -C $(PIPELINE_DIR) petimages
+	$(CATDOG) data push -C $(PIPELINE_DIR)
+	$(CATDOG) data status -c -C $(PIPELINE_DIR)
+
 .PHONY: run
-run: build venv ## the main job: prepare -> train (tracked in MLflow) -> evaluate on ../shared/data/petimages-dev
+run: build venv data-version ## the main job: version data -> prepare -> train (tracked in MLflow) -> evaluate
 	@if [ -z "$${MLFLOW_TRACKING_URI:-}" ]; then $(MAKE) --no-print-directory mlflow-up; fi
-	$(CATDOG) prepare --data $(SHARED)/petimages-dev --out $(PREPARED) --size $(INPUT_SIZE)
+	$(CATDOG) prepare --data $(PIPELINE_DIR)/petimages --out $(PREPARED) --size $(INPUT_SIZE)
 	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-$$(cat .mlflow/uri)}" \
-	  $(CATDOG) train --params $(PARAMS) --data $(PREPARED) --out $(MODEL_DIR)
+	  $(CATDOG) train --params $(PARAMS) --data $(PREPARED) --out $(MODEL_DIR) --dvc-file $(PIPELINE_DIR)/petimages.dvc
 	$(CATDOG) evaluate --model $(MODEL_DIR) --data $(PREPARED) --split test --json $(MODEL_DIR)/evaluation.json
 	@echo "model: $(MODEL_DIR)/  plots: $(MODEL_DIR)/confusion_matrix.png $(MODEL_DIR)/learning_curves.png"
 	@if [ -z "$${MLFLOW_TRACKING_URI:-}" ]; then echo "MLflow UI: $$(cat .mlflow/uri)"; fi

@@ -40,6 +40,8 @@ type Options struct {
 	Limit int
 	// Name is recorded in model.json (default "catdog").
 	Name string
+	// ExtraParams are tracked with the hyper-parameters (e.g. the DVC hash of the raw data).
+	ExtraParams map[string]string
 }
 
 // EpochStats are one epoch's figures.
@@ -134,6 +136,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	params["train_images"] = fmt.Sprint(trainDS.N)
 	params["val_images"] = fmt.Sprint(splits["val"].N)
 	params["test_images"] = fmt.Sprint(splits["test"].N)
+	for k, v := range o.ExtraParams {
+		params[k] = v
+	}
 	track(ctx, o.Log, "params", o.Tracker.LogParams(ctx, params))
 
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {

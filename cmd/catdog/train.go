@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/catdog-mlops/catdog/dvcfmt"
 	"github.com/catdog-mlops/catdog/train"
 )
 
@@ -23,6 +24,7 @@ func trainCommand() *cli.Command {
 		&cli.IntFlag{Name: "threads", Usage: "override params.yaml threads (libtorch intra-op)", EnvVars: []string{"CATDOG_THREADS"}},
 		&cli.IntFlag{Name: "input-size", Usage: "override params.yaml input_size (must match prepare --size)", EnvVars: []string{"CATDOG_INPUT_SIZE"}},
 		&cli.IntFlag{Name: "limit", Usage: "train on at most this many images (quick runs)", EnvVars: []string{"CATDOG_TRAIN_LIMIT"}},
+		&cli.StringFlag{Name: "dvc-file", Usage: "the .dvc file of the raw photos: its md5 is tracked as param data_dvc_md5", EnvVars: []string{"CATDOG_DVC_FILE"}},
 		&cli.StringFlag{Name: "name", Value: "catdog", Usage: "model name recorded in model.json", EnvVars: []string{"CATDOG_MODEL_NAME"}},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bars"},
 	}
@@ -84,6 +86,13 @@ func runTrain(c *cli.Context) error {
 	if !c.Bool("quiet") {
 		opts.Progress = c.App.ErrWriter
 	}
+	if f := c.String("dvc-file"); f != "" {
+		md5, err := dvcFileMD5(f)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("catdog train: --dvc-file: %v", err), 2)
+		}
+		opts.ExtraParams = map[string]string{"data_dvc_md5": md5, "data_dvc_file": f}
+	}
 	// TRACKING: start an MLflow run when a tracking URI is configured.
 	session, err := startTracking(c)
 	if err != nil {
@@ -114,4 +123,20 @@ func runTrain(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "\nTEST ACCURACY: %.2f%%\n", 100*res.Test.Accuracy)
 	return nil
+}
+
+// dvcFileMD5 returns the md5 of the single output recorded in a .dvc file.
+func dvcFileMD5(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	f, err := dvcfmt.ParseDVCFile(b)
+	if err != nil {
+		return "", err
+	}
+	if len(f.Outs) != 1 || f.Outs[0].MD5 == "" {
+		return "", fmt.Errorf("%s: want one output with an md5", path)
+	}
+	return f.Outs[0].MD5, nil
 }
