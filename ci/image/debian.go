@@ -28,9 +28,11 @@ func DefaultBasePackages() []string {
 }
 
 // excludedPrefixes are package files a server never reads.
-var excludedPrefixes = []string{
-	"usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/lintian/",
-	"usr/share/bug/", "usr/share/gdb/", "usr/share/gcc/", "usr/share/locale/",
+func excludedPrefixes() []string {
+	return []string{
+		"usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/lintian/",
+		"usr/share/bug/", "usr/share/gdb/", "usr/share/gcc/", "usr/share/locale/",
+	}
 }
 
 // PackageLister lists the absolute paths of the files an installed package owns.
@@ -108,7 +110,7 @@ func DebianBase(ctx context.Context, opts DebianOptions) (*FileSet, error) {
 }
 
 func excluded(p string) bool {
-	for _, pre := range excludedPrefixes {
+	for _, pre := range excludedPrefixes() {
 		if strings.HasPrefix(p+"/", pre) {
 			return true
 		}
