@@ -203,12 +203,7 @@ type BatchResponse struct {
 }
 
 func (s *Service) predict(w http.ResponseWriter, r *http.Request, rec *record) error {
-	img, err := s.readSingle(r)
-	if err != nil {
-		return err
-	}
-	rec.observeImage(img.data, s.cfg.limits)
-	x, err := s.spec.Preprocess(bytes.NewReader(img.data), s.cfg.limits)
+	x, err := s.decodeSingle(r, rec)
 	if err != nil {
 		return err
 	}
@@ -260,6 +255,17 @@ func (s *Service) predictBatch(w http.ResponseWriter, r *http.Request, rec *reco
 		LatencyMS:    millis(time.Since(rec.start)),
 	})
 	return nil
+}
+
+// decodeSingle reads the image of POST /predict and preprocesses it with imageprep's shared
+// path. Every failure is an *Error, an *imageprep.DecodeError or an *http.MaxBytesError.
+func (s *Service) decodeSingle(r *http.Request, rec *record) ([]float32, error) {
+	img, err := s.readSingle(r)
+	if err != nil {
+		return nil, err
+	}
+	rec.observeImage(img.data, s.cfg.limits)
+	return s.spec.Preprocess(bytes.NewReader(img.data), s.cfg.limits)
 }
 
 // run sends n preprocessed images to the workers and turns probabilities into predictions.
