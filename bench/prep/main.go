@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/catdog-mlops/catdog/imageprep"
@@ -96,7 +97,9 @@ func main() {
 
 	var rates []float64
 	for r := 0; r < *warmup+*runs; r++ {
+		cpu0 := cpuTime()
 		el, err := run(len(files), *workers, *size, work)
+		cpu := cpuTime() - cpu0
 		if err != nil {
 			fail(err)
 		}
@@ -105,7 +108,8 @@ func main() {
 		}
 		rate := float64(len(files)) / el.Seconds()
 		rates = append(rates, rate)
-		line(map[string]any{"impl": "catdog", "mode": *mode, "run": r - *warmup + 1, "images": len(files), "seconds": el.Seconds(), "images_per_s": rate})
+		line(map[string]any{"impl": "catdog", "mode": *mode, "run": r - *warmup + 1, "images": len(files), "seconds": el.Seconds(), "images_per_s": rate,
+			"cpu_ms_per_image": cpu.Seconds() * 1000 / float64(len(files))})
 	}
 	sort.Float64s(rates)
 	line(map[string]any{"impl": "catdog", "mode": *mode, "median_images_per_s": rates[len(rates)/2], "runs": len(rates), "workers": *workers, "go": runtime.Version()})
@@ -142,6 +146,15 @@ func run(n, workers, size int, work func(int, *rand.Rand, []float32) error) (tim
 		}
 	}
 	return el, nil
+}
+
+// cpuTime is the user+system CPU time of this process (all threads, GC included).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func list(dir string) ([]string, error) {

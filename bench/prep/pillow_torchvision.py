@@ -7,7 +7,8 @@ Modes (same files, workers and runs as bench/prep/main.go):
   augment        the usual PyTorch per-epoch input: decode + RandomResizedCrop(224, scale=(0.5, 1))
                  + RandomHorizontalFlip + ColorJitter(0.2, 0.2, 0.2) + ToTensor + Normalize
 Workers are processes (like a DataLoader with num_workers), each with torch.set_num_threads(1).
-Prints one JSON line per run and a final line with the median.
+Prints one JSON line per run (with the CPU time the workers spent per image) and a final line with
+the median.
 """
 import argparse
 import json
@@ -55,9 +56,10 @@ def _init(files, mode, size):
 
 
 def _work(chunk):
+    c0 = time.process_time()
     for i in chunk:
         _fn(_files[i])
-    return len(chunk)
+    return len(chunk), time.process_time() - c0
 
 
 def main():
@@ -84,7 +86,9 @@ def main():
     with mp.get_context("fork").Pool(a.workers, initializer=_init, initargs=(files, a.mode, a.size)) as pool:
         for r in range(a.warmup + a.runs):
             t0 = time.perf_counter()
-            n = sum(pool.imap_unordered(_work, chunks))
+            n, cpu = 0, 0.0
+            for k, c in pool.imap_unordered(_work, chunks):
+                n, cpu = n + k, cpu + c
             el = time.perf_counter() - t0
             assert n == len(files)
             if r < a.warmup:
@@ -92,7 +96,8 @@ def main():
             rate = n / el
             rates.append(rate)
             print(json.dumps({"impl": "pillow+torchvision", "mode": a.mode, "run": r - a.warmup + 1,
-                              "images": n, "seconds": el, "images_per_s": rate}), flush=True)
+                              "images": n, "seconds": el, "images_per_s": rate,
+                              "cpu_ms_per_image": cpu * 1000 / n}), flush=True)
     print(json.dumps({"impl": "pillow+torchvision", "mode": a.mode, "median_images_per_s": statistics.median(rates),
                       "runs": len(rates), "workers": a.workers, "pillow": PIL.__version__,
                       "torch": torch.__version__, "torchvision": torchvision.__version__,

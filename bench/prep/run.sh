@@ -42,14 +42,17 @@ modes = []
 for r in runs:
     if r["mode"] not in modes:
         modes.append(r["mode"])
-print("| mode | catdog (images/s, median) | Pillow + torchvision (images/s, median) | catdog / Pillow |")
-print("| --- | ---: | ---: | ---: |")
+print("| mode | catdog images/s | Pillow + torchvision images/s | ratio | catdog CPU ms/image | Pillow + torchvision CPU ms/image | CPU ratio |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for m in modes:
-    med = {}
+    med, cpu = {}, {}
     for impl in ("catdog", "pillow+torchvision"):
-        v = [r["images_per_s"] for r in runs if r["mode"] == m and r["impl"] == impl]
-        med[impl] = statistics.median(v) if v else float("nan")
-    print(f"| {m} | {med['catdog']:.0f} | {med['pillow+torchvision']:.0f} | {med['catdog'] / med['pillow+torchvision']:.2f}x |")
+        sel = [r for r in runs if r["mode"] == m and r["impl"] == impl]
+        med[impl] = statistics.median([r["images_per_s"] for r in sel]) if sel else float("nan")
+        cpu[impl] = statistics.median([r.get("cpu_ms_per_image", float("nan")) for r in sel]) if sel else float("nan")
+    c, p = "catdog", "pillow+torchvision"
+    print(f"| {m} | {med[c]:.0f} | {med[p]:.0f} | {med[c] / med[p]:.2f}x | {cpu[c]:.2f} | {cpu[p]:.2f} | {cpu[p] / cpu[c]:.2f}x |")
+print("\nratio = catdog images/s ÷ Pillow images/s (median of the runs); CPU ratio = Pillow CPU per image ÷ catdog CPU per image (>1: catdog is cheaper).")
 p = info.get("pillow+torchvision", {})
 print(f"\nversions: {info.get('catdog', {}).get('go')}; Pillow {p.get('pillow')}, torch {p.get('torch')}, torchvision {p.get('torchvision')}, Python {p.get('python')}")
 PY
