@@ -67,6 +67,7 @@ type workflow struct {
 		Outputs     map[string]string `yaml:"outputs"`
 		Steps       []struct {
 			ID   string            `yaml:"id"`
+			If   string            `yaml:"if"`
 			Uses string            `yaml:"uses"`
 			Run  string            `yaml:"run"`
 			Env  map[string]string `yaml:"env"`
@@ -127,12 +128,13 @@ func TestCIWorkflow(t *testing.T) {
 		t.Errorf("deploy job = %+v, want cd.yml called on main with the pushed digest reference", deploy)
 	}
 	test := w.Jobs["test"]
-	found := false
+	var makeTest, report bool
 	for _, s := range test.Steps {
-		found = found || strings.Contains(s.Run, "make test")
+		makeTest = makeTest || strings.Contains(s.Run, "make test") && strings.Contains(s.Run, "pipefail")
+		report = report || s.If == "failure()" && strings.Contains(s.Run, "catdog gha test-report test.log")
 	}
-	if !found {
-		t.Error("the test job does not run make test")
+	if !makeTest || !report {
+		t.Errorf("test job: make test (pipefail) %t, failure annotations with catdog gha test-report %t", makeTest, report)
 	}
 }
 

@@ -51,6 +51,7 @@ func commands() []*cli.Command {
 		modelCommand(),
 		serveCommand(),
 		imageCommand(),
+		ghaCommand(),
 	}
 }
 
