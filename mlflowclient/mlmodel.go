@@ -1,6 +1,7 @@
 package mlflowclient
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -28,7 +29,16 @@ func (m MLmodel) Marshal() ([]byte, error) {
 	if len(m.Flavors) == 0 {
 		return nil, fmt.Errorf("mlflow: MLmodel needs at least one flavor")
 	}
-	return yaml.Marshal(m)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2) // as yaml.safe_dump writes it
+	if err := enc.Encode(m); err != nil {
+		return nil, fmt.Errorf("mlflow: MLmodel: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // ParseMLmodel decodes an MLmodel file.

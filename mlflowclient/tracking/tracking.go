@@ -322,8 +322,8 @@ func (s *Session) recordModel(ctx context.Context, modelDir string, testAccuracy
 	errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpMLmodel, MLmodel: &journal.MLmodel{
 		ArtifactPath: ModelArtifactPath, Flavor: Flavor, ModelSizeBytes: size, ModelUUID: newUUID(), Created: time.Now().UnixMilli(),
 		FlavorConfig: map[string]any{
-			"model_data": "best_model.ot", "model_info": "model.json", "format": "libtorch-jit-state (gotch)",
-			"loader": "catdog serve --model DIR",
+			"model_data": "best_model.ot", "model_info": "model.json", "format": "gotch VarStore (.ot)",
+			"loader": "github.com/catdog-mlops/catdog/model.Load",
 		}}}))
 	if s.cfg.RegisteredModel != "" {
 		errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpRegister, Register: &journal.Register{
