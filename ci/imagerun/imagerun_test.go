@@ -100,6 +100,22 @@ func TestRunImageUnderChroot(t *testing.T) {
 	if ents, err := os.ReadDir(filepath.Join(rootfs, "proc")); err != nil || len(ents) != 0 {
 		t.Errorf("/proc still mounted after Close: %d entries, %v", len(ents), err)
 	}
+
+	// A server that cannot load its model exits; the smoke test fails fast instead of waiting.
+	broken, err := imagerun.Start(rootfs, cf.Config, imagerun.StartOptions{
+		Args: []string{"--model", "/models/missing", "--addr", fmt.Sprintf("127.0.0.1:%d", port)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broken.Close()
+	start := time.Now()
+	if _, err := imagerun.Smoke(ctx, base, sample, broken.Done()); !errors.Is(err, imagerun.ErrSmokeFailed) || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("Smoke against a server that exits = %v", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("noticing the exit took %v", time.Since(start))
+	}
 }
 
 func TestSmokeFailsOnABrokenServer(t *testing.T) {

@@ -150,20 +150,10 @@ func TestImageEndToEnd(t *testing.T) {
 			t.Errorf("step summary lacks %q:\n%s", want, summary)
 		}
 	}
-	// A broken image fails the job with an ::error annotation: a model directory the server
-	// cannot load.
-	broken := filepath.Join(work, "broken")
-	if err := os.MkdirAll(broken, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(broken, "model.json"), []byte("{}"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Run(t, work, nil, bin, "image", "build", "--binary", bin, "--model", broken, "--cache-dir", cache,
-		"--oci-layout", "layout", "--layout-tag", "broken", "--tag", "broken", "-q")
-	step("broken build")
-	out, err := testenv.RunErr(work, env, bin, "image", "run", "--oci-layout", "layout", "--layout-tag", "broken", "--timeout", "1m")
-	if err == nil || !strings.Contains(out, "::error title=image smoke test::") {
-		t.Errorf("smoke test of a broken image: err %v\n%s", err, out)
+	// A failure is an ::error annotation and a non-zero exit (a server that does not come up is
+	// covered in ci/imagerun).
+	out, err := testenv.RunErr(work, env, bin, "image", "run", "--oci-layout", filepath.Join(work, "no-such-layout"))
+	if err == nil || !strings.Contains(out, "::error title=image run::") {
+		t.Errorf("image run of a missing layout: err %v\n%s", err, out)
 	}
 }
