@@ -24,7 +24,7 @@ mlflow-up: venv ## start (or reuse) the local MLflow server; its URI goes to .ml
 	  echo "$$uri" > $(MLFLOW_DIR)/uri; echo "mlflow: server already running — UI at $$uri"; exit 0; \
 	fi; \
 	echo "mlflow: starting mlflow server on $$uri (store $(MLFLOW_DIR)/mlflow.db, log $(MLFLOW_DIR)/server.log)"; \
-	setsid nohup $(VENV)/bin/mlflow server \
+	MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true setsid nohup $(VENV)/bin/mlflow server \
 	  --backend-store-uri sqlite:///$(MLFLOW_DIR)/mlflow.db \
 	  --artifacts-destination $(MLFLOW_DIR)/artifacts --serve-artifacts \
 	  --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 >$(MLFLOW_DIR)/server.log 2>&1 </dev/null & \

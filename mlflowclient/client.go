@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -384,6 +385,12 @@ func classify(err error, idempotent bool) (retryAfter time.Duration, retry bool)
 			return 0, false
 		}
 		return apiErr.RetryAfter, true
+	}
+	var certErr *tls.CertificateVerificationError
+	var authErr x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	if errors.As(err, &certErr) || errors.As(err, &authErr) || errors.As(err, &hostErr) {
+		return 0, false // a certificate problem does not go away by retrying
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return 0, true

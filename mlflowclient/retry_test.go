@@ -294,3 +294,22 @@ func TestNewRejectsBadURIs(t *testing.T) {
 
 func nan() float64 { z := 0.0; return z / z }
 func inf() float64 { z := 0.0; return 1 / z }
+
+func TestInsecureTLS(t *testing.T) {
+	f := &faulty{}
+	srv := httptest.NewTLSServer(f)
+	defer srv.Close()
+	ctx := context.Background()
+	c, _ := New(srv.URL, fastRetry(3))
+	if _, err := c.GetExperiment(ctx, "7"); err == nil || f.n.Load() != 0 {
+		t.Fatalf("self-signed certificate accepted (err %v, %d requests)", err, f.n.Load())
+	}
+	t.Setenv(EnvInsecureTLS, "true")
+	c, err := NewFromEnv(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp, err := c.GetExperiment(ctx, "7"); err != nil || exp.ID != "7" {
+		t.Fatalf("MLFLOW_TRACKING_INSECURE_TLS=true: %+v, %v", exp, err)
+	}
+}

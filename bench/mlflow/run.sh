@@ -3,6 +3,8 @@
 # log_metric/log_param and log_batch), same fresh `mlflow server`, same workload, one run.
 # Usage: VENV=.venv bench/mlflow/run.sh   (make bench-mlflow)   -> bench/mlflow/RESULTS.md
 set -euo pipefail
+# no telemetry: the benchmark talks to 127.0.0.1 only (and mlflow 3.17 telemetry can race at exit)
+export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true
 cd "$(dirname "$0")/../.."
 VENV=${VENV:-$PWD/.venv}
 GO=${GO:-go}
@@ -43,7 +45,8 @@ print("run one after another in one invocation. Times are wall-clock inside the 
 print("start-up and `import mlflow` are not counted), median of %s repetitions after a warm-up run.\n" % reps)
 print(f"- command: `make bench-mlflow` (bench/mlflow/run.sh)")
 print(f"- machine: {os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE')*os.sysconf('SC_PHYS_PAGES')/2**30)} GiB, {platform.platform()}")
-print(f"- peer: mlflow {version} (server and Python client)\n")
+print(f"- peer: mlflow {version} (server and Python client)")
+print(f"- load average when the table was written: {os.getloadavg()[0]:.1f} (other jobs share the machine)\n")
 print("| variant | HTTP requests | median s | min s | max s | speed-up vs Python per-call |")
 print("|---|---:|---:|---:|---:|---:|")
 for label, key, reqs in rows:

@@ -131,7 +131,8 @@ func (s *MLflowServer) Start() error {
 		"--serve-artifacts",
 		"--host", "127.0.0.1", "--port", strconv.Itoa(s.Port), "--workers", "1")
 	cmd.Dir = s.Dir
-	cmd.Env = append(os.Environ(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false", "PYTHONUNBUFFERED=1")
+	cmd.Env = append(os.Environ(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false", "PYTHONUNBUFFERED=1",
+		"MLFLOW_DISABLE_TELEMETRY=true", "DO_NOT_TRACK=true")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if s.out == nil {
 		s.out = &lockedBuf{}
@@ -143,7 +144,7 @@ func (s *MLflowServer) Start() error {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	s.cmd, s.done = cmd, done
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := WaitHTTP(ctx, s.URI+"/health", done); err != nil {
 		s.stopLocked()
@@ -233,7 +234,8 @@ func CheckMLflow(t testing.TB, e MLflowExpectation) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(py, filepath.Join(RepoRoot(t), "mlflowclient", "testdata", "reader.py"), f)
-	cmd.Env = append(os.Environ(), "MLFLOW_TRACKING_URI="+e.TrackingURI, "PYTHONWARNINGS=ignore")
+	cmd.Env = append(os.Environ(), "MLFLOW_TRACKING_URI="+e.TrackingURI, "PYTHONWARNINGS=ignore",
+		"MLFLOW_DISABLE_TELEMETRY=true", "DO_NOT_TRACK=true")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("python reader (official mlflow client) found differences: %v\n%s", err, out)
