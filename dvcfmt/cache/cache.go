@@ -161,15 +161,78 @@ func (p Path) Put(ctx context.Context, oid string, legacy bool, r io.Reader) err
 	return err
 }
 
-// PutFile copies the workspace file src into the cache and returns its oid, hashing it in the
-// same pass. It returns the oid and size. Nothing is written when the object already exists.
+// PutFile copies the workspace file src into the cache and returns its oid and size. The
+// file is hashed first; nothing is written when the object already exists, otherwise it is
+// copied in-kernel (copy_file_range) to a temp file next to its final name and renamed into
+// place. A file that changes while it is being added is an error.
 func (p Path) PutFile(ctx context.Context, src string) (oid string, size int64, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
 	f, err := os.Open(src)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
-	return p.write(ctx, "", false, f)
+	before, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	oid, size, err = dvcfmt.HashReader(f, false)
+	if err != nil {
+		return "", 0, err
+	}
+	final := p.ObjectPath(oid, false)
+	if fi, err := os.Lstat(final); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o222 == 0 {
+		return oid, size, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", 0, err
+	}
+	tmp, tmpName, err := createTemp(filepath.Dir(final))
+	if err != nil {
+		return "", 0, err
+	}
+	defer func() {
+		if tmpName != "" {
+			_ = os.Remove(tmpName)
+		}
+	}()
+	n, err := io.Copy(tmp, f)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("cache: copying %s: %w", src, err)
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if n != size || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		return "", 0, fmt.Errorf("cache: %s changed while it was being added", src)
+	}
+	if err := os.Rename(tmpName, final); err != nil {
+		return "", 0, fmt.Errorf("cache: %w", err)
+	}
+	tmpName = ""
+	return oid, size, nil
+}
+
+// createTemp creates a read-only temp file in dir (created when missing); the returned
+// descriptor can still write.
+func createTemp(dir string) (*os.File, string, error) {
+	name := filepath.Join(dir, "."+tmpToken()+".tmp")
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			f, err = os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("cache: %w", err)
+	}
+	return f, name, nil
 }
 
 // write copies r into a temp file in the cache, hashing it. With want == "" the object's oid is
@@ -183,15 +246,9 @@ func (p Path) write(ctx context.Context, want string, legacy bool, r io.Reader) 
 	if want != "" {
 		dir = filepath.Dir(p.ObjectPath(want, legacy))
 	}
-	tmpName := filepath.Join(dir, "."+tmpToken()+".tmp")
-	tmp, err := os.OpenFile(tmpName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(dir, 0o755); err == nil {
-			tmp, err = os.OpenFile(tmpName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
-		}
-	}
+	tmp, tmpName, err := createTemp(dir)
 	if err != nil {
-		return "", 0, fmt.Errorf("cache: %w", err)
+		return "", 0, err
 	}
 	defer func() {
 		if tmpName != "" {

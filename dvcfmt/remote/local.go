@@ -78,17 +78,26 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return err
 	}
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
 	var tok [8]byte
 	_, _ = rand.Read(tok[:])
-	tmp, err := os.CreateTemp(dir, "."+hex.EncodeToString(tok[:])+"*.tmp")
+	name := filepath.Join(dir, "."+hex.EncodeToString(tok[:])+".tmp")
+	// Created read-only (0444, as dvc leaves remote objects); the descriptor can still write.
+	tmp, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			tmp, err = os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+		}
+	}
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	n, err := io.Copy(tmp, &ctxReader{ctx, r})
+	var n int64
+	if f, ok := r.(*os.File); ok && ctx.Err() == nil {
+		n, err = io.Copy(tmp, f) // in-kernel copy_file_range for local files
+	} else {
+		n, err = io.Copy(tmp, &ctxReader{ctx, r})
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -97,9 +106,6 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	if size >= 0 && n != size {
 		return fmt.Errorf("put %s: wrote %d bytes, expected %d", key, n, size)
-	}
-	if err := os.Chmod(tmp.Name(), 0o444); err != nil {
-		return err
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
