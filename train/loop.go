@@ -125,6 +125,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: optimizer: %w", err)
 	}
+	// evalNet is what is evaluated and saved: the moving average of the weights when enabled.
+	evalNet := net
+	var avg *ema
+	if p.EMADecay > 0 {
+		if avg, err = newEMA(net, p.Arch, p.EMADecay); err != nil {
+			return nil, err
+		}
+		defer avg.close()
+		evalNet = avg.net
+	}
 
 	info := model.Info{
 		Name: o.Name, Arch: p.Arch, InputSize: p.InputSize, Mean: p.Mean, Std: p.Std,
@@ -159,6 +169,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if err != nil {
 				return res, err
 			}
+			if avg != nil {
+				avg.update(step)
+			}
 			lossSum += l * float64(b.n)
 			correct += c
 			seen += b.n
@@ -171,7 +184,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		bar.Finish()
 		trainSecs := time.Since(start).Seconds()
-		val, err := evaluateNet(ctx, net, splits["val"], p.Spec(), p.BatchSize, p.workers(), p.TTA, prep.Classes)
+		val, err := evaluateNet(ctx, evalNet, splits["val"], p.Spec(), p.BatchSize, p.workers(), p.TTA, prep.Classes)
 		if err != nil {
 			return res, err
 		}
@@ -190,17 +203,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if res.BestEpoch < 0 || st.ValAcc > res.BestVal {
 			res.BestEpoch, res.BestVal = epoch, st.ValAcc
 			info.Epoch = epoch
-			if err := net.Save(o.OutDir, info); err != nil {
+			if err := evalNet.Save(o.OutDir, info); err != nil {
 				return res, err
 			}
 		}
 	}
 
 	// Evaluate the best epoch on the test split.
-	if err := net.Load(filepath.Join(o.OutDir, model.WeightsFile)); err != nil {
+	if err := evalNet.Load(filepath.Join(o.OutDir, model.WeightsFile)); err != nil {
 		return res, err
 	}
-	test, err := evaluateNet(ctx, net, splits["test"], p.Spec(), p.BatchSize, p.workers(), p.TTA, prep.Classes)
+	test, err := evaluateNet(ctx, evalNet, splits["test"], p.Spec(), p.BatchSize, p.workers(), p.TTA, prep.Classes)
 	if err != nil {
 		return res, err
 	}
@@ -210,7 +223,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	info.Metrics["best_epoch"] = float64(res.BestEpoch)
 	info.CreatedAt = time.Now().UTC().Format(time.RFC3339)
 	res.Info = info
-	if err := net.Save(o.OutDir, info); err != nil {
+	if err := evalNet.Save(o.OutDir, info); err != nil {
 		return res, err
 	}
 	track(ctx, o.Log, "metrics", o.Tracker.LogMetrics(ctx, int64(p.Epochs), info.Metrics))

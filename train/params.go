@@ -39,6 +39,9 @@ type Params struct {
 	InputSize int `yaml:"input_size"`
 	// TTA averages the predictions of the image and its mirror at evaluation.
 	TTA bool `yaml:"tta"`
+	// EMADecay keeps an exponential moving average of the weights (0 disables it); the
+	// average is what is evaluated and saved.
+	EMADecay float64 `yaml:"ema_decay"`
 	// Arch is the network architecture.
 	Arch model.Arch `yaml:"arch"`
 	// Augment configures train-time augmentation.
@@ -61,6 +64,7 @@ func DefaultParams() Params {
 		Seed:           42,
 		InputSize:      spec.Size,
 		TTA:            true,
+		EMADecay:       0.99,
 		Arch:           model.DefaultArch(),
 		Augment:        imageprep.DefaultAugment(),
 		Mean:           spec.Mean,
@@ -101,6 +105,8 @@ func (p Params) Validate() error {
 		return fmt.Errorf("train: label_smoothing %v out of [0,1)", p.LabelSmoothing)
 	case p.Threads < 0 || p.Workers < 0:
 		return fmt.Errorf("train: threads and workers must not be negative")
+	case p.EMADecay < 0 || p.EMADecay >= 1:
+		return fmt.Errorf("train: ema_decay %v out of [0,1)", p.EMADecay)
 	case p.InputSize < 16 || p.InputSize > 1024:
 		return fmt.Errorf("train: input_size %d out of [16,1024]", p.InputSize)
 	}
@@ -145,6 +151,7 @@ func (p Params) Flatten() map[string]string {
 		"workers":         fmt.Sprint(p.workers()),
 		"input_size":      fmt.Sprint(p.InputSize),
 		"tta":             fmt.Sprint(p.TTA),
+		"ema_decay":       fmt.Sprint(p.EMADecay),
 		"arch.name":       p.Arch.Name,
 		"arch.widths":     fmt.Sprint(p.Arch.Widths),
 		"arch.dropout":    fmt.Sprint(p.Arch.Dropout),

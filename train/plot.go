@@ -80,7 +80,8 @@ func PlotCurves(path string, epochs []EpochStats) error {
 		p.Title.Text = title
 		p.X.Label.Text = "epoch"
 		p.Y.Label.Text = ylabel
-		p.Legend.Top = true
+		p.Legend.Top = title == "Loss" // loss falls, accuracy rises: keep the legend off the curves
+		p.Legend.Left = false
 		tr, va := make(plotter.XYs, len(epochs)), make(plotter.XYs, len(epochs))
 		for i, e := range epochs {
 			tr[i] = plotter.XY{X: float64(e.Epoch), Y: train(e)}
