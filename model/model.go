@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/sugarme/gotch"
@@ -108,11 +109,41 @@ func (n *Network) Save(dir string, info Info) error {
 	return writeFileAtomic(filepath.Join(dir, InfoFile), append(b, '\n'))
 }
 
-// Load reads weights saved by Save into this network.
+// Load reads weights saved by Save into this network. Every variable must be present with
+// its shape. (gotch's VarStore.Load does the same but then sleeps a second in ts.CleanUp,
+// which would dominate the service's cold start.)
 func (n *Network) Load(path string) error {
-	if err := n.vs.Load(path); err != nil {
+	named, err := ts.LoadMultiWithDevice(path, gotch.CPU)
+	if err != nil {
 		return fmt.Errorf("model: load weights %s: %w", path, err)
 	}
+	defer func() {
+		for _, t := range named {
+			t.Tensor.MustDrop()
+		}
+	}()
+	byName := make(map[string]*ts.Tensor, len(named))
+	for _, t := range named {
+		byName[t.Name] = t.Tensor
+	}
+	vars := n.vs.Variables()
+	if len(byName) != len(vars) {
+		return fmt.Errorf("model: %s holds %d tensors, the network has %d", path, len(byName), len(vars))
+	}
+	for name, v := range vars {
+		src, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("model: %s lacks variable %q", path, name)
+		}
+		if got, want := src.MustSize(), v.MustSize(); !slices.Equal(got, want) {
+			return fmt.Errorf("model: %s: variable %q has shape %v, the network %v", path, name, got, want)
+		}
+	}
+	noGrad(func() {
+		for name, v := range vars {
+			v.Copy_(byName[name])
+		}
+	})
 	return nil
 }
 

@@ -1,0 +1,110 @@
+package model
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func tinyInfo(widths []int64) Info {
+	a := DefaultArch()
+	a.Widths = widths
+	return Info{Name: "t", Arch: a, InputSize: 32, Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.25, 0.25, 0.25}, Classes: []string{"cat", "dog"}, TTA: true}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	info := tinyInfo([]int64{4, 8})
+	n, err := NewNetwork(info.Arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Save(dir, info); err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 2*3*32*32)
+	for i := range x {
+		x[i] = float32(i%17) / 17
+	}
+	want, err := n.Probabilities(x, 2, 32, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Predict(x, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		for c := range got[i] {
+			if got[i][c] != want[i*2+c] {
+				t.Fatalf("loaded model predicts %v, saved network %v", got, want)
+			}
+		}
+		if s := got[i][0] + got[i][1]; s < 0.999 || s > 1.001 {
+			t.Errorf("probabilities sum to %v", s)
+		}
+	}
+	if _, err := m.Predict(x[:10], 2); err == nil {
+		t.Error("Predict accepted a short input")
+	}
+	m.Close()
+	if _, err := m.Predict(x, 2); err != ErrClosed {
+		t.Errorf("Predict after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	good := t.TempDir()
+	info := tinyInfo([]int64{4, 8})
+	n, err := NewNetwork(info.Arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Save(good, info); err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewNetwork(tinyInfo([]int64{4, 16}).Arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Load(filepath.Join(good, WeightsFile)); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("loading weights of another width: %v", err)
+	}
+	tests := []struct {
+		name  string
+		setup func(dir string)
+	}{
+		{"no model.json", func(dir string) { os.Remove(filepath.Join(dir, InfoFile)) }},
+		{"bad json", func(dir string) { os.WriteFile(filepath.Join(dir, InfoFile), []byte("{"), 0o644) }},
+		{"unknown arch", func(dir string) {
+			os.WriteFile(filepath.Join(dir, InfoFile), []byte(`{"arch":{"name":"resnet","widths":[4,8],"classes":2},"input_size":32,"classes":["a","b"],"std":[1,1,1]}`), 0o644)
+		}},
+		{"class count", func(dir string) {
+			os.WriteFile(filepath.Join(dir, InfoFile), []byte(`{"arch":{"name":"catdognet-v1","widths":[4,8],"classes":2},"input_size":32,"classes":["a"],"std":[1,1,1]}`), 0o644)
+		}},
+		{"no weights", func(dir string) { os.Remove(filepath.Join(dir, WeightsFile)) }},
+		{"corrupt weights", func(dir string) { os.WriteFile(filepath.Join(dir, WeightsFile), []byte("garbage"), 0o644) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{InfoFile, WeightsFile} {
+				b, _ := os.ReadFile(filepath.Join(good, f))
+				os.WriteFile(filepath.Join(dir, f), b, 0o644)
+			}
+			tc.setup(dir)
+			if m, err := Load(dir); err == nil {
+				m.Close()
+				t.Fatal("Load succeeded")
+			}
+		})
+	}
+}
