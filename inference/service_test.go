@@ -420,3 +420,48 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestMicroBatching queues requests behind a busy worker and checks that the worker runs them
+// as one forward pass and that every request still gets the answer for its own image.
+func TestMicroBatching(t *testing.T) {
+	pred := newFixed(testSize)
+	pred.gate = make(chan struct{})
+	h := newHarness(t, pred, inference.WithBatching(8, 20*time.Millisecond))
+	h.waitReady()
+	type answer struct {
+		i   int
+		cat float64
+		s   int
+	}
+	answers := make(chan answer, 6)
+	imgs := make([][]byte, 6)
+	for i := range imgs {
+		v := uint8(40 * i)
+		imgs[i] = pngImage(t, 4, 4, color.RGBA{v, v, v, 255})
+	}
+	send := func(i int) {
+		resp := h.post("/predict", "image/png", imgs[i])
+		var p inference.PredictResponse
+		if resp.status == 200 {
+			resp.json(t, &p)
+		}
+		answers <- answer{i, p.Probabilities["cat"], resp.status}
+	}
+	go send(0)
+	waitFor(t, "first request on the worker", func() bool { return pred.calls.Load() == 2 })
+	for i := 1; i < 6; i++ {
+		go send(i)
+	}
+	waitFor(t, "five requests queued", func() bool { return metricValue(t, h.reg, "catdog_inference_queue_length") == 5 })
+	close(pred.gate)
+	for range 6 {
+		a := <-answers
+		want := expectedCat(t, imgs[a.i], testSize)
+		if a.s != 200 || math.Abs(a.cat-want) > 1e-6 {
+			t.Errorf("request %d: status %d P(cat) %v, want %v", a.i, a.s, a.cat, want)
+		}
+	}
+	if got := pred.batchSizes(); fmt.Sprint(got) != "[1 5]" {
+		t.Errorf("forward passes %v, want [1 5]", got)
+	}
+}
