@@ -127,6 +127,8 @@ func TestToRGBColourModels(t *testing.T) {
 	nrgba.SetNRGBA(2, 0, color.NRGBA{R: 0, G: 0, B: 0, A: 128}) // half-transparent black
 	rgba := image.NewRGBA(image.Rect(10, 10, 10+w, 10+h))       // offset bounds, transparent = white
 	rgba.SetRGBA(11, 10, color.RGBA{G: 100, A: 100})            // premultiplied green at 100/255 alpha
+	bad := image.NewRGBA(image.Rect(0, 0, w, h))                // invalid premultiplied value (R > A) saturates
+	bad.SetRGBA(1, 0, color.RGBA{R: 200, A: 100})
 	pal := image.NewPaletted(image.Rect(0, 0, w, h), color.Palette{color.NRGBA{}, color.NRGBA{B: 255, A: 255}})
 	pal.SetColorIndex(1, 0, 1)
 	g16 := image.NewGray16(image.Rect(0, 0, w, h))
@@ -141,6 +143,7 @@ func TestToRGBColourModels(t *testing.T) {
 		{"cmyk", cmyk, color.RGBA{255, 255, 255, 255}, color.RGBA{0, 255, 255, 255}},
 		{"nrgba transparent is white", nrgba, color.RGBA{255, 255, 255, 255}, color.RGBA{255, 0, 0, 255}},
 		{"rgba offset bounds", rgba, color.RGBA{255, 255, 255, 255}, color.RGBA{155, 255, 155, 255}},
+		{"rgba invalid premultiplied", bad, color.RGBA{255, 255, 255, 255}, color.RGBA{255, 155, 155, 255}},
 		{"paletted transparent", pal, color.RGBA{255, 255, 255, 255}, color.RGBA{0, 0, 255, 255}},
 		{"gray16 generic path", g16, color.RGBA{0, 0, 0, 255}, color.RGBA{128, 128, 128, 255}},
 	}

@@ -61,9 +61,9 @@ func ToRGB(img image.Image) *image.RGBA {
 			s := src.Pix[o : o+4*w]
 			d := dst.Pix[y*dst.Stride : y*dst.Stride+4*w]
 			for x := 0; x < w; x++ {
-				// premultiplied alpha over white: c + 255 - a
-				add := 255 - s[4*x+3]
-				d[4*x], d[4*x+1], d[4*x+2], d[4*x+3] = s[4*x]+add, s[4*x+1]+add, s[4*x+2]+add, 0xff
+				// premultiplied alpha over white: c + 255 - a (saturated, in case c > a)
+				add := 255 - uint32(s[4*x+3])
+				d[4*x], d[4*x+1], d[4*x+2], d[4*x+3] = sat8(uint32(s[4*x])+add), sat8(uint32(s[4*x+1])+add), sat8(uint32(s[4*x+2])+add), 0xff
 			}
 		}
 	default:
@@ -72,11 +72,18 @@ func ToRGB(img image.Image) *image.RGBA {
 			for x := 0; x < w; x++ {
 				r, g, bb, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA() // 16-bit premultiplied
 				add := 0xffff - a
-				d[4*x], d[4*x+1], d[4*x+2], d[4*x+3] = uint8((r+add)>>8), uint8((g+add)>>8), uint8((bb+add)>>8), 0xff
+				d[4*x], d[4*x+1], d[4*x+2], d[4*x+3] = sat8((r+add)>>8), sat8((g+add)>>8), sat8((bb+add)>>8), 0xff
 			}
 		}
 	}
 	return dst
+}
+
+func sat8(v uint32) uint8 {
+	if v > 255 {
+		return 255
+	}
+	return uint8(v)
 }
 
 // kernel is the one fixed resampling kernel: bilinear whose support widens when shrinking, so
