@@ -33,8 +33,8 @@ func TestLoad(t *testing.T) {
 		}
 		bodies = append(bodies, b)
 	}
-	// A failsafe, not a performance bound: on an idle 2-core machine the run takes well under a
-	// minute, but `go test ./...` shares the cores with other packages.
+	// A failsafe, not a performance bound: `go test ./...` shares the two cores with other
+	// packages (at a load average of ~10 the run took about 2 minutes).
 	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
 	run := func(n int) load.Result {
