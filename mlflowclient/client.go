@@ -359,7 +359,11 @@ func (c *Client) retryingT(ctx context.Context, method, path string, idempotent,
 			if errors.As(err, &apiErr) {
 				return err
 			}
-			return fmt.Errorf("mlflow: %s %s: %w", method, c.url(path), err)
+			where := path
+			if strings.HasPrefix(path, "/") {
+				where = c.url(path)
+			}
+			return fmt.Errorf("mlflow: %s %s: %w", method, where, err)
 		}
 		wait := c.retry.wait(n, retryAfter)
 		c.log.Warn("mlflow: retrying", "method", method, "path", path, "attempt", n+1, "wait", wait, "err", err.Error())

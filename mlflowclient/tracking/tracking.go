@@ -65,6 +65,8 @@ type Session struct {
 	j   *journal.Journal
 	log *slog.Logger
 
+	flushMu sync.Mutex // one replay at a time (a concurrent replay could create the run twice)
+
 	mu       sync.Mutex
 	offline  bool
 	retryAt  time.Time
@@ -137,7 +139,9 @@ func (s *Session) flush(ctx context.Context, force bool) error {
 		return nil
 	}
 	s.mu.Unlock()
+	s.flushMu.Lock()
 	res, err := s.j.Replay(ctx, s.c)
+	s.flushMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if errors.Is(err, journal.ErrOffline) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -334,4 +335,43 @@ func TestStartRejectsDeletedExperiment(t *testing.T) {
 	if left, _ := journal.List(jdir); len(left) != 0 {
 		t.Fatalf("journal kept for a rejected run: %v", left)
 	}
+}
+
+func TestSessionConcurrentLogging(t *testing.T) {
+	ctx := context.Background()
+	c := client(t, server.URI)
+	s, err := Start(ctx, Config{Client: c, JournalDir: t.TempDir(), Experiment: fmt.Sprintf("conc-%d", time.Now().UnixNano())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				if err := s.LogMetrics(ctx, int64(g*5+i), map[string]float64{"m": float64(g)}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sum, err := s.Finish(ctx, "", 0, nil)
+	if err != nil || sum.Spooled != 0 {
+		t.Fatalf("Finish = %+v, %v", sum, err)
+	}
+	checkHistories(t, ctx, c, sum.RunID, []string{"m"}, 20)
+	runs, _, err := c.SearchRuns(ctx, mlflowclient.RunQuery{ExperimentIDs: []string{mustExp(t, c, s)}})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("concurrent logging created %d runs (%v), want 1", len(runs), err)
+	}
+}
+
+func mustExp(t *testing.T, c *mlflowclient.Client, s *Session) string {
+	exp, err := c.GetExperimentByName(context.Background(), s.cfg.Experiment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exp.ID
 }
