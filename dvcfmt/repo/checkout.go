@@ -2,12 +2,15 @@ package repo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -226,10 +229,17 @@ func (r *Repo) checkoutOut(ctx context.Context, o Output, force bool, st *state)
 			return "", nil, nil, err
 		}
 	}
-	err = r.parallel(ctx, len(todo), "Linking "+o.Name, func(i int) error {
+	var made sync.Map                           // directories known to exist
+	ioJobs := max(r.o.jobs, 4*runtime.NumCPU()) // linking waits on file-system latency, not CPU
+	err = runParallel(ctx, len(todo), ioJobs, r.o.progress.Bar("Linking "+o.Name, int64(len(todo))), func(i int) error {
 		w := todo[i]
-		if err := os.MkdirAll(filepath.Dir(w.abs), 0o755); err != nil {
-			return err
+		if dir := filepath.Dir(w.abs); dir != o.Abs {
+			if _, ok := made.Load(dir); !ok {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return err
+				}
+				made.Store(dir, true)
+			}
 		}
 		if err := r.link(w.abs, w.oid, legacy, w.exec, types); err != nil {
 			return err
@@ -284,10 +294,9 @@ func (r *Repo) inCache(abs string, legacy bool) bool {
 func (r *Repo) link(dst, oid string, legacy, exec bool, types []string) error {
 	src := r.Cache.ObjectPath(oid, legacy)
 	dir := filepath.Dir(dst)
-	tmp := filepath.Join(dir, "."+filepath.Base(dst)+".catdog.tmp")
+	tmp := filepath.Join(dir, "."+filepath.Base(dst)+"."+tmpSuffix()+".tmp")
 	var lastErr error
 	for _, t := range types {
-		_ = os.Remove(tmp)
 		var err error
 		switch t {
 		case "reflink":
@@ -314,12 +323,15 @@ func (r *Repo) link(dst, oid string, legacy, exec bool, types []string) error {
 				_ = os.Chmod(tmp, fi.Mode().Perm()|0o111)
 			}
 		}
-		if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
-			if err := os.RemoveAll(dst); err != nil {
-				return err
+		err = os.Rename(tmp, dst)
+		if err != nil {
+			if fi, lerr := os.Lstat(dst); lerr == nil && fi.IsDir() { // a directory is in the way
+				if err = os.RemoveAll(dst); err == nil {
+					err = os.Rename(tmp, dst)
+				}
 			}
 		}
-		if err := os.Rename(tmp, dst); err != nil {
+		if err != nil {
 			_ = os.Remove(tmp)
 			return err
 		}
@@ -327,6 +339,12 @@ func (r *Repo) link(dst, oid string, legacy, exec bool, types []string) error {
 	}
 	_ = os.Remove(tmp)
 	return fmt.Errorf("no link type in %v worked for %s: %w", types, dst, lastErr)
+}
+
+func tmpSuffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func reflink(src, dst string) error {

@@ -2,8 +2,11 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 
 	"github.com/catdog-mlops/catdog/dvcfmt"
 )
@@ -89,10 +92,20 @@ func (r *Repo) outStatus(ctx context.Context, o Output, st *state) (string, erro
 	if err != nil {
 		return StatusNotInCache, nil
 	}
-	for _, e := range entries {
-		if !r.Cache.Has(e.MD5, legacy) {
-			return StatusNotInCache, nil
+	var missing atomic.Bool
+	errMissing := errors.New("missing")
+	_ = runParallel(ctx, len(entries), 4*runtime.NumCPU(), noBar{}, func(i int) error {
+		if !r.Cache.Has(entries[i].MD5, legacy) {
+			missing.Store(true)
+			return errMissing // stop early
 		}
+		return nil
+	})
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if missing.Load() {
+		return StatusNotInCache, nil
 	}
 	return "", nil
 }
