@@ -259,7 +259,11 @@ func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32,
 			fp := fl.MustSoftmax(-1, gotch.Float, true)
 			sum := p.MustAdd(fp, true)
 			fp.MustDrop()
-			p = sum.MustDivScalar(ts.FloatScalar(2), true)
+			// Keep the scalar referenced until the call returns: gotch frees a *Scalar's C
+			// memory from a GC finalizer, which may otherwise run while libtorch reads it.
+			two := ts.FloatScalar(2)
+			p = sum.MustDivScalar(two, true)
+			two.MustDrop()
 		}
 		in.MustDrop()
 		out = make([]float32, count*int(n.net.arch.Classes))
