@@ -245,7 +245,7 @@ func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32,
 		err error
 	)
 	noGrad(func() {
-		in, e := ts.NewTensorFromData(x, []int64{int64(count), 3, int64(s), int64(s)})
+		in, e := Float32Tensor(x, []int64{int64(count), 3, int64(s), int64(s)})
 		if e != nil {
 			err = fmt.Errorf("model: input tensor: %w", e)
 			return

@@ -246,12 +246,12 @@ func track(ctx context.Context, log *slog.Logger, what string, err error) {
 // batch's mean loss and number of correct predictions. Every tensor it creates is dropped.
 func trainStep(net *model.Network, opt *nn.Optimizer, b batch, p Params) (float64, int, error) {
 	s := int64(p.InputSize)
-	x, err := ts.NewTensorFromData(b.x, []int64{int64(b.n), 3, s, s})
+	x, err := model.Float32Tensor(b.x, []int64{int64(b.n), 3, s, s})
 	if err != nil {
 		return 0, 0, fmt.Errorf("train: input tensor: %w", err)
 	}
 	defer x.MustDrop()
-	y, err := ts.NewTensorFromData(b.labels, []int64{int64(b.n)})
+	y, err := model.Int64Tensor(b.labels, []int64{int64(b.n)})
 	if err != nil {
 		return 0, 0, fmt.Errorf("train: label tensor: %w", err)
 	}

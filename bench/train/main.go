@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/sugarme/gotch/nn"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/catdog-mlops/catdog/model"
 )
@@ -57,11 +56,11 @@ func run(batch, size, threads, steps, warmup int) error {
 	var times []float64
 	for s := 0; s < warmup+steps; s++ {
 		start := time.Now()
-		xt, err := ts.NewTensorFromData(x, []int64{int64(batch), 3, int64(size), int64(size)})
+		xt, err := model.Float32Tensor(x, []int64{int64(batch), 3, int64(size), int64(size)})
 		if err != nil {
 			return err
 		}
-		yt, err := ts.NewTensorFromData(y, []int64{int64(batch)})
+		yt, err := model.Int64Tensor(y, []int64{int64(batch)})
 		if err != nil {
 			return err
 		}
