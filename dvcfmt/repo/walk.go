@@ -145,53 +145,12 @@ const (
 // hashFiles hashes files on r.o.jobs goroutines and returns their oids in order.
 func (r *Repo) hashFiles(ctx context.Context, files []wsFile, legacy bool, mode hashMode, st *state, desc string) ([]string, error) {
 	oids := make([]string, len(files))
-	if len(files) == 0 {
-		return oids, nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	bar := r.o.progress.Bar(desc, int64(len(files)))
-	defer bar.Done()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	next := make(chan int)
-	for range min(r.o.jobs, len(files)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				oid, err := r.hashOne(ctx, files[i], legacy, mode, st)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-						cancel()
-					}
-					mu.Unlock()
-					continue
-				}
-				oids[i] = oid
-				bar.Add(1)
-			}
-		}()
-	}
-loop:
-	for i := range files {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break loop
-		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
+	err := r.parallel(ctx, len(files), desc, func(i int) error {
+		oid, err := r.hashOne(ctx, files[i], legacy, mode, st)
+		oids[i] = oid
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return oids, nil
