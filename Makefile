@@ -29,7 +29,22 @@ help: ## list targets
 
 ## ---- set-up ---------------------------------------------------------------
 
-go.work: scripts/setup-libtorch.sh
+# apt_ensure installs the Debian packages given as $(1) that are missing (as root, like CI).
+apt_ensure = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# Build dependencies of every Go build: libturbojpeg0-dev (header and static library of
+# libjpeg-turbo, linked into catdog; nothing is needed at run time).
+BUILD_APT_PKGS := libturbojpeg0-dev
+
+.PHONY: build-deps
+build-deps: ## Debian packages the Go build needs (libturbojpeg0-dev)
+	@$(call apt_ensure,$(BUILD_APT_PKGS))
+
+go.work: scripts/setup-libtorch.sh | build-deps
 	./scripts/setup-libtorch.sh >/dev/null
 
 .PHONY: libtorch
@@ -53,12 +68,8 @@ $(BENCH_VENV)/.installed: requirements/bench.txt
 bench-venv: $(BENCH_VENV)/.installed ## virtualenv with PyTorch 2.1.2, torchvision, Pillow, FastAPI (benchmarks only)
 
 .PHONY: system-deps
-system-deps: ## Debian packages for real peers (prometheus, registry, skopeo)
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+system-deps: build-deps ## Debian packages for real peers (prometheus, registry, skopeo)
+	@$(call apt_ensure,$(APT_PKGS))
 
 $(GOBIN_DIR)/staticcheck:
 	GOBIN=$(GOBIN_DIR) GOWORK=off $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

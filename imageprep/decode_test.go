@@ -213,8 +213,9 @@ func TestDecodeLimits(t *testing.T) {
 	}
 }
 
-// TestPreprocessSharedPath holds the guarantee that serving (Preprocess) and training (cached
-// Resize(ToRGB(Decode)) bytes, normalised) compute the same tensor.
+// TestPreprocessSharedPath holds the guarantee that serving (Preprocess) and training (the
+// DecodeResized bytes Prepare caches, normalised) compute the same tensor, and that the standard
+// library path (Resize accepts any decoded image and converts it with ToRGB) is consistent.
 func TestPreprocessSharedPath(t *testing.T) {
 	shared := testenv.SharedData(t)
 	files := []string{
@@ -239,7 +240,10 @@ func TestPreprocessSharedPath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cached := PackRGB(Resize(ToRGB(img), spec.Size), nil)
+			cached, _, err := DecodeResized(data, spec.Size, DefaultLimits(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(cached) != spec.Size*spec.Size*3 {
 				t.Fatalf("cached bytes = %d", len(cached))
 			}
@@ -254,7 +258,7 @@ func TestPreprocessSharedPath(t *testing.T) {
 				}
 			}
 			// Resize accepts the decoded image directly and gives the same bytes.
-			if direct := PackRGB(Resize(img, spec.Size), nil); !bytes.Equal(direct, cached) {
+			if direct := PackRGB(Resize(img, spec.Size), nil); !bytes.Equal(direct, PackRGB(Resize(ToRGB(img), spec.Size), nil)) {
 				t.Errorf("Resize(%s) != Resize(ToRGB(...))", name)
 			}
 		}

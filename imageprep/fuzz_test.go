@@ -71,8 +71,10 @@ func TestFuzzCorpus(t *testing.T) {
 	}
 }
 
-// FuzzDecode feeds arbitrary bytes through the decode path (Decode → ToRGB → Resize → Normalize):
-// it must never panic, and every failure must be a *DecodeError with a known reason.
+// FuzzDecode feeds arbitrary bytes through both decode paths — the standard library's (Decode →
+// ToRGB → Resize) and the shared preprocessing path (DecodeResized: libjpeg-turbo for JPEGs) —:
+// neither may panic, every failure must be a *DecodeError with a known reason, and the two must
+// agree on whether the input is an image within the limits.
 func FuzzDecode(f *testing.F) {
 	// The shared bad inputs themselves are seeds too (read at run time, not committed), cut to
 	// their first 4 KiB: the headers are what matters, and large seeds slow the mutator to a crawl.
@@ -91,8 +93,16 @@ func FuzzDecode(f *testing.F) {
 	known := map[Reason]bool{ReasonEmpty: true, ReasonUnknownFormat: true, ReasonTruncated: true, ReasonCorrupt: true,
 		ReasonTooManyBytes: true, ReasonTooManyPixels: true, ReasonUnsupportedFormat: true}
 	lim := Limits{MaxBytes: 1 << 16, MaxPixels: 1 << 16} // small bounds keep every exec fast
-	spec := DefaultSpec().withSize(8)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		rgb, _, rerr := DecodeResized(data, 8, lim, nil)
+		if rerr != nil {
+			var de *DecodeError
+			if !errors.As(rerr, &de) || !known[de.Reason] {
+				t.Fatalf("DecodeResized error %v is not a *DecodeError with a known reason", rerr)
+			}
+		} else if len(rgb) != 3*8*8 {
+			t.Fatalf("DecodeResized gave %d bytes", len(rgb))
+		}
 		img, format, err := Decode(bytes.NewReader(data), lim)
 		if err != nil {
 			var de *DecodeError
@@ -101,6 +111,9 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
+		if rerr != nil {
+			t.Fatalf("the standard decoder accepts the input, DecodeResized rejects it: %v", rerr)
+		}
 		if format != "jpeg" && format != "png" {
 			t.Fatalf("format %q", format)
 		}
@@ -108,9 +121,8 @@ func FuzzDecode(f *testing.F) {
 		if b.Empty() || int64(b.Dx())*int64(b.Dy()) > lim.MaxPixels {
 			t.Fatalf("decoded bounds %v outside the limits", b)
 		}
-		out := spec.PreprocessImage(img)
-		if len(out) != 3*8*8 {
-			t.Fatalf("Preprocess gave %d floats", len(out))
+		if out := PackRGB(Resize(img, 8), nil); len(out) != 3*8*8 {
+			t.Fatalf("Resize gave %d bytes", len(out))
 		}
 	})
 }

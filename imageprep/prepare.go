@@ -31,7 +31,7 @@ const (
 
 // pipelineVersion changes whenever the bytes Prepare caches for the same input would change
 // (decoder, colour conversion, resize kernel), so an old cache is never reused by mistake.
-const pipelineVersion = "imageprep/1 decode=image/jpeg,image/png torgb=over-white resize=x/image/draw.BiLinear"
+const pipelineVersion = "imageprep/2 jpeg=libjpeg-turbo-planes+dct-scale(M/8) resize=planar-triangle-fixed22 rgb=tjDecodeYUVPlanes fallback=image/jpeg,image/png+x/image/draw.BiLinear"
 
 // Sample is one accepted image of a prepared dataset.
 type Sample struct {
@@ -489,7 +489,9 @@ func decodeAll(ctx context.Context, o PrepareOptions, paths []string, sums []fil
 			report(i, ReasonUnreadable, "file changed while preparing")
 			return
 		}
-		img, _, err := DecodeBytes(data, o.Limits)
+		bp := bufs.Get().(*[]byte)
+		defer bufs.Put(bp)
+		rgb, src, err := DecodeResized(data, o.Size, o.Limits, *bp)
 		if err != nil {
 			var de *DecodeError
 			if errors.As(err, &de) {
@@ -510,17 +512,14 @@ func decodeAll(ctx context.Context, o PrepareOptions, paths []string, sums []fil
 			report(i, ReasonUnlabelled, why)
 			return
 		}
-		bp := bufs.Get().(*[]byte)
-		defer bufs.Put(bp)
-		rgb := PackRGB(Resize(img, o.Size), *bp)
+		*bp = rgb
 		if _, err := pixels.WriteAt(rgb, int64(i)*int64(rowBytes)); err != nil {
 			mu.Lock()
 			ioErr = err
 			mu.Unlock()
 			return
 		}
-		b := img.Bounds()
-		results[i].sample = Sample{Path: rel, Label: label, MD5: sums[i].md5, Width: b.Dx(), Height: b.Dy()}
+		results[i].sample = Sample{Path: rel, Label: label, MD5: sums[i].md5, Width: src.Width, Height: src.Height}
 	}, func(k int) {
 		if o.Progress != nil {
 			o.Progress(k, len(paths))

@@ -296,12 +296,12 @@ func checkLoadSplits(t *testing.T, src, out string, rep *PrepareReport, spec Spe
 			if err != nil {
 				t.Fatal(err)
 			}
-			img, _, err := Decode(bytes.NewReader(data), DefaultLimits())
+			rgb, _, err := DecodeResized(data, spec.Size, DefaultLimits(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(d.Image(i), PackRGB(Resize(ToRGB(img), spec.Size), nil)) {
-				t.Fatalf("%s[%d] (%s): cached bytes differ from Resize(ToRGB(Decode))", sp, i, s.Path)
+			if !bytes.Equal(d.Image(i), rgb) {
+				t.Fatalf("%s[%d] (%s): cached bytes differ from DecodeResized", sp, i, s.Path)
 			}
 			served, err := spec.Preprocess(bytes.NewReader(data), DefaultLimits())
 			if err != nil {

@@ -201,25 +201,23 @@ func (s Spec) Normalize(rgb []byte, dst []float32) {
 	}
 }
 
-// Preprocess is THE path shared by evaluation and serving: Decode (bounded by lim) → ToRGB →
-// Resize to s.Size → Normalize. It returns 3*Size*Size floats in CHW order. Bad inputs return a
-// *DecodeError.
+// Preprocess is THE path shared by evaluation and serving (and, through DecodeResized, by
+// Prepare): read at most lim.MaxBytes+1 bytes, DecodeResized to s.Size, Normalize. It returns
+// 3*Size*Size floats in CHW order. Bad inputs return a *DecodeError.
 func (s Spec) Preprocess(r io.Reader, lim Limits) ([]float32, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	img, _, err := Decode(r, lim)
+	lim = lim.withDefaults()
+	data, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
+	if err != nil {
+		return nil, &DecodeError{Reason: ReasonUnreadable, Err: err}
+	}
+	rgb, _, err := DecodeResized(data, s.Size, lim, nil)
 	if err != nil {
 		return nil, err
 	}
-	return s.PreprocessImage(img), nil
-}
-
-// PreprocessImage is Preprocess after the decode: ToRGB → Resize → Normalize. It panics on an
-// invalid Spec (Preprocess checks it first).
-func (s Spec) PreprocessImage(img image.Image) []float32 {
-	rgb := PackRGB(Resize(img, s.Size), nil)
 	out := make([]float32, 3*s.Size*s.Size)
 	s.Normalize(rgb, out)
-	return out
+	return out, nil
 }

@@ -3,8 +3,8 @@
 //
 // Modes:
 //
-//	decode         read + decode + ToRGB (the work of PIL's Image.open().convert("RGB"))
-//	decode-resize  read + decode + ToRGB + Resize to -size + pack to HWC bytes (what `catdog prepare` caches)
+//	decode-resize  read + imageprep.DecodeResized to -size HWC bytes (what `catdog prepare` caches
+//	               and what serving and evaluation run before normalising)
 //	augment        train-time input from the cache: Augment.Apply + normalise on cached -size images
 //	               (the cache is built before timing, as `catdog prepare` does once)
 //
@@ -33,7 +33,7 @@ import (
 
 func main() {
 	data := flag.String("data", "../shared/data/petimages-dev", "photo folder")
-	mode := flag.String("mode", "decode-resize", "decode | decode-resize | augment")
+	mode := flag.String("mode", "decode-resize", "decode-resize | augment")
 	workers := flag.Int("workers", 2, "goroutines")
 	runs := flag.Int("runs", 5, "timed runs (after one warm-up run)")
 	warmup := flag.Int("warmup", 1, "untimed warm-up runs")
@@ -47,31 +47,14 @@ func main() {
 	}
 	var work func(i int, rng *rand.Rand, buf []float32) error
 	switch *mode {
-	case "decode":
-		work = func(i int, _ *rand.Rand, _ []float32) error {
-			b, err := os.ReadFile(files[i])
-			if err != nil {
-				return err
-			}
-			img, _, err := imageprep.DecodeBytes(b, imageprep.DefaultLimits())
-			if err != nil {
-				return err
-			}
-			imageprep.ToRGB(img)
-			return nil
-		}
 	case "decode-resize":
 		work = func(i int, _ *rand.Rand, _ []float32) error {
 			b, err := os.ReadFile(files[i])
 			if err != nil {
 				return err
 			}
-			img, _, err := imageprep.DecodeBytes(b, imageprep.DefaultLimits())
-			if err != nil {
-				return err
-			}
-			imageprep.PackRGB(imageprep.Resize(img, *size), nil)
-			return nil
+			_, _, err = imageprep.DecodeResized(b, *size, imageprep.DefaultLimits(), nil)
+			return err
 		}
 	case "augment":
 		cache := make([][]byte, len(files))
@@ -80,11 +63,9 @@ func main() {
 			if err != nil {
 				fail(err)
 			}
-			img, _, err := imageprep.DecodeBytes(b, imageprep.DefaultLimits())
-			if err != nil {
+			if cache[i], _, err = imageprep.DecodeResized(b, *size, imageprep.DefaultLimits(), nil); err != nil {
 				fail(err)
 			}
-			cache[i] = imageprep.PackRGB(imageprep.Resize(img, *size), nil)
 		}
 		aug, spec := imageprep.DefaultAugment(), imageprep.DefaultSpec()
 		work = func(i int, rng *rand.Rand, buf []float32) error {

@@ -12,7 +12,7 @@ DATA=${DATA:-../shared/data/petimages-dev}
 PY=${BENCH_VENV:-$PWD/.venv-bench}/bin/python
 RUNS=${RUNS:-5}
 WORKERS=${WORKERS:-2}
-MODES=${MODES:-"decode-resize decode augment"}
+MODES=${MODES:-"decode-resize augment"}
 GO=${GO:-go}
 
 if [ ! -x "$PY" ]; then
