@@ -250,20 +250,27 @@ func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32,
 			err = fmt.Errorf("model: input tensor: %w", e)
 			return
 		}
-		logits := n.Forward(in, false)
-		p := logits.MustSoftmax(-1, gotch.Float, true)
+		var p *ts.Tensor
 		if tta {
+			// One forward pass over the images and their mirrors (a batch of 2×count): on a
+			// multi-threaded CPU backend a batch of two keeps the threads busier than two passes.
 			flipped := in.MustFlip([]int64{3}, false)
-			fl := n.Forward(flipped, false)
+			both := ts.MustCat([]*ts.Tensor{in, flipped}, 0)
 			flipped.MustDrop()
-			fp := fl.MustSoftmax(-1, gotch.Float, true)
-			sum := p.MustAdd(fp, true)
-			fp.MustDrop()
+			probs := n.Forward(both, false).MustSoftmax(-1, gotch.Float, true)
+			both.MustDrop()
+			a := probs.MustNarrow(0, 0, int64(count), false)
+			b := probs.MustNarrow(0, int64(count), int64(count), false)
+			probs.MustDrop()
+			sum := a.MustAdd(b, true)
+			b.MustDrop()
 			// Keep the scalar referenced until the call returns: gotch frees a *Scalar's C
 			// memory from a GC finalizer, which may otherwise run while libtorch reads it.
 			two := ts.FloatScalar(2)
 			p = sum.MustDivScalar(two, true)
 			two.MustDrop()
+		} else {
+			p = n.Forward(in, false).MustSoftmax(-1, gotch.Float, true)
 		}
 		in.MustDrop()
 		out = make([]float32, count*int(n.net.arch.Classes))
