@@ -9,6 +9,7 @@ PY        ?= python3
 CACHE     ?= $(or $(CATDOG_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/catdog)
 BIN       := $(CURDIR)/bin
 CATDOG    := $(BIN)/catdog
+CATDOG_TORCH := $(BIN)/catdog-torch
 SHARED    ?= $(abspath $(CURDIR)/../shared/data)
 GOBIN_DIR := $(CACHE)/gobin
 STATICCHECK_VERSION := v0.8.2
@@ -82,9 +83,13 @@ deps: libtorch venv system-deps tools $(DEPS_EXTRA) ## everything make test need
 
 ## ---- build -----------------------------------------------------------------
 
+# Two builds of cmd/catdog: bin/catdog-torch (every command, linked with libtorch) and
+# bin/catdog (-tags catdog_light: no libtorch, so data/mlflow/image/gha commands start in
+# milliseconds; train, evaluate, predict and serve execute bin/catdog-torch next to it).
 .PHONY: build
-build: go.work ## build bin/catdog
-	$(GO) build -o $(CATDOG) ./cmd/catdog
+build: go.work ## build bin/catdog (light) and bin/catdog-torch (libtorch)
+	$(GO) build -o $(CATDOG_TORCH) ./cmd/catdog
+	$(GO) build -tags catdog_light -o $(CATDOG) ./cmd/catdog
 
 ## ---- main job ------------------------------------------------------------------
 
@@ -125,7 +130,9 @@ run: build venv data-version ## the main job: version data -> prepare -> train (
 lint: go.work tools ## gofmt, go vet, staticcheck
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags catdog_light ./cmd/catdog
 	staticcheck ./...
+	staticcheck -tags catdog_light ./cmd/catdog
 
 .PHONY: test
 test: deps lint ## install what is needed, then run every test against the real peers

@@ -14,4 +14,4 @@ actionlint: $(GOBIN_DIR)/.actionlint-$(ACTIONLINT_VERSION) ## lint .github/workf
 
 .PHONY: bench-ci
 bench-ci: build ## image build + push to a local registry vs the gzip floor -> bench/ci/RESULTS.md
-	$(GO) run ./bench/ci -catdog $(CATDOG) -results bench/ci/RESULTS.md
+	$(GO) run ./bench/ci -catdog $(CATDOG_TORCH) -results bench/ci/RESULTS.md

@@ -9,7 +9,7 @@
 //   - a model-only rebuild + push with a warm cache (how many blobs are uploaded);
 //   - two cold builds of the same inputs (same digest?).
 //
-// Usage: go run ./bench/ci -catdog bin/catdog -results bench/ci/RESULTS.md
+// Usage: go run ./bench/ci -catdog bin/catdog-torch -results bench/ci/RESULTS.md
 package main
 
 import (
@@ -40,7 +40,7 @@ import (
 )
 
 func main() {
-	catdog := flag.String("catdog", "bin/catdog", "catdog binary (built with make build)")
+	catdog := flag.String("catdog", "bin/catdog-torch", "the libtorch build of catdog (make build), run and packed into the image")
 	model := flag.String("model", "", "model directory (default: train a tiny one from ../shared/data)")
 	libDir := flag.String("libtorch-dir", "", "libtorch lib dir (default $CATDOG_CACHE/libtorch-2.1.2/lib)")
 	reps := flag.Int("reps", 3, "repetitions; medians are reported")
@@ -149,7 +149,7 @@ func main() {
 func report(raw int64, floor, floor6, full, fullK, ggcr, rebuild float64, inproc map[string]float64, uploaded, digests []string, same bool, reps int, load string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# ci benchmark: image build + push\n\n")
-	fmt.Fprintf(&b, "Command: `make bench-ci` (= `go run ./bench/ci -catdog bin/catdog -results bench/ci/RESULTS.md`), %d repetitions, medians.\n", reps)
+	fmt.Fprintf(&b, "Command: `make bench-ci` (= `go run ./bench/ci -catdog bin/catdog-torch -results bench/ci/RESULTS.md`), %d repetitions, medians.\n", reps)
 	fmt.Fprintf(&b, "Machine: %d cores (%s), %s, %s; shared with other jobs (load average %s), so absolute times are noisy.\n", runtime.NumCPU(), cpuModel(), memTotal(), runtime.Version(), load)
 	fmt.Fprintf(&b, "Peer: Debian docker-registry %s on 127.0.0.1 (filesystem storage). Layers: %.0f MiB uncompressed (base from Debian packages, libtorch .so files, catdog binary, tiny model).\n\n", registryVersion(), float64(raw)/(1<<20))
 	fmt.Fprintf(&b, "| what | median s | vs gzip -1 floor |\n|---|---:|---:|\n")

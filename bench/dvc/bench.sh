@@ -5,13 +5,31 @@
 # (find | xargs -P2 md5sum). Every figure is the median of $RUNS runs (default 3), page cache warm.
 # Prints Markdown (RESULTS.md) on stdout; progress on stderr.
 set -euo pipefail
-CATDOG=${CATDOG:?path to catdog-data binary (bench/dvc/catdog-data)}
-CATDOG_FULL=${CATDOG_FULL:-}   # optional: the full catdog binary, to report its start-up cost
+CATDOG=${CATDOG:?path to the catdog binary (bin/catdog from make build)}
 DVC=${DVC:?path to dvc}
 SHARED=${SHARED:-../shared/data}
 RUNS=${RUNS:-3}
+# Where the repositories live. BENCH_FS=loop (the default when running as root) creates a fresh
+# journaled ext4 file system on a loop device for the run, so both tools write to a standard
+# ext4; BENCH_FS=tmp uses /tmp as it is. (This machine's root ext4 has no journal, and ext4
+# without a journal scans every inode deleted in the last 60-360 s before it reuses one, so
+# creating files right after the previous run's clean-up costs both tools up to 4x more
+# kernel time than on a journaled ext4; see bench/dvc/RESULTS.md.)
+BENCH_FS=${BENCH_FS:-$([ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null && echo loop || echo tmp)}
 WORK=$(mktemp -d /tmp/bench-dvc.XXXXXX)
-trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
+FS_IMG=""
+cleanup() {
+  chmod -R u+w "$WORK" 2>/dev/null || true
+  if [ -n "$FS_IMG" ]; then umount "$WORK" 2>/dev/null || true; rm -f "$FS_IMG"; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+if [ "$BENCH_FS" = loop ]; then
+  FS_IMG=$(mktemp /tmp/bench-dvc-fs.XXXXXX)
+  truncate -s 4G "$FS_IMG"
+  mkfs.ext4 -q -F "$FS_IMG"
+  mount -o loop "$FS_IMG" "$WORK"
+fi
 export DVC_NO_ANALYTICS=1 GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@b GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@b
 
 now() { date +%s.%N; }
@@ -63,8 +81,8 @@ bench_tree() { # NAME SRC
   local name=$1 src=$2 nfiles size
   nfiles=$(find "$src" -type f | wc -l); size=$(du -sh "$src" | cut -f1)
   declare -A res
-  for tool in dvc catdog; do
-    for i in $(seq "$RUNS"); do
+  for i in $(seq "$RUNS"); do   # interleaved (dvc, catdog, dvc, ...): load changes hit both alike
+    for tool in dvc catdog; do
       echo "[$name] $tool run $i/$RUNS" >&2
       read -r a s p l < <(one_run "$tool" "$src")
       res[$tool-add]+="$a "; res[$tool-status]+="$s "; res[$tool-push]+="$p "; res[$tool-pull]+="$l "
@@ -89,14 +107,12 @@ bench_tree() { # NAME SRC
 echo "# dvc benchmark: catdog data vs dvc"
 echo
 echo "- command: \`make bench-dvc\` (bench/dvc/bench.sh, RUNS=$RUNS, medians; warm page cache; local remote on the same disk)"
-echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(df -T /tmp | awk 'NR==2 {print $2}') /tmp"
+fsdesc="$(df -T "$WORK" | awk 'NR==2 {print $2}') at $WORK"
+[ "$BENCH_FS" = loop ] && fsdesc="a fresh journaled ext4 (4 GiB image on a loop device, mkfs.ext4 defaults) — BENCH_FS=loop"
+echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); repositories, cache and remote on $fsdesc"
 echo "- peer: dvc $("$DVC" --version) (PyPI, default settings: cache.type reflink,copy -> copy here); catdog $(git rev-parse --short HEAD 2>/dev/null || echo dev),"
-echo "  measured with \`catdog-data data ...\` (bench/dvc/catdog-data: the same \`data\` command tree without libtorch)"
-if [ -n "$CATDOG_FULL" ]; then
-  starts=""; for i in $(seq 5); do starts+="$(t "$CATDOG_FULL" --version) "; done
-  echo "- start-up of the full \`catdog\` binary (loads libtorch): median $(echo $starts | tr ' ' '\n' | median) s per invocation, to add to every catdog figure for \`catdog data\`"
-fi
-echo "- load: other engineers' jobs were running on the same 2 cores (load average at start: $(cut -d' ' -f1-3 /proc/loadavg)); compare columns within a row"
+echo "  \`bin/catdog data ...\` as built by \`make build\` (the light build: no libtorch)"
+echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg); runs interleaved (dvc, catdog, dvc, ...); compare columns within a row"
 echo "- add = hash + copy into the cache + write .dvc; status = no-op \`status\` right after add;"
 echo "  push = everything to an empty local remote; pull = fetch + checkout into an empty cache and workspace"
 echo

@@ -1,3 +1,5 @@
+//go:build !catdog_light
+
 package main
 
 import (
@@ -16,7 +18,7 @@ import (
 func evaluateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "evaluate",
-		Usage: "accuracy, per-class precision/recall/F1 and confusion matrix of a model on labelled photos",
+		Usage: evaluateUsage,
 		Description: "--data is a folder of photos labelled by layout (Cat/ Dog/ folders or cat.N.jpg/dog.N.jpg) or a\n" +
 			"folder written by `catdog prepare` (then --split picks the split). Photos go through the same\n" +
 			"preprocessing as `catdog serve`. Unreadable files are listed with their reason and skipped.",

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/elf"
 	"fmt"
 	"log/slog"
 	"os"
@@ -67,10 +68,10 @@ func gitFlags() []cli.Flag {
 }
 
 func buildFlags() []cli.Flag {
-	self, _ := os.Executable()
+	torch, _ := torchBinary() // the image runs `catdog serve`: it needs the libtorch build
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "model", Value: "models", Usage: "model directory to serve (model.json, best_model.ot, ...)", EnvVars: []string{"CATDOG_MODEL_DIR"}},
-		&cli.StringFlag{Name: "binary", Value: self, Usage: "linux/amd64 catdog binary to put in the image (default: this one)"},
+		&cli.StringFlag{Name: "binary", Value: torch, Usage: "linux/amd64 catdog binary to put in the image as /usr/local/bin/catdog: the libtorch build (default: catdog-torch)"},
 		&cli.StringFlag{Name: "libtorch-dir", Value: filepath.Join(defaultCacheDir(), "libtorch-2.1.2", "lib"), Usage: "folder of the libtorch shared libraries", EnvVars: []string{"CATDOG_LIBTORCH_DIR"}},
 		&cli.StringFlag{Name: "base", Usage: "base image reference (e.g. a distroless cc image); default: assemble the base from this machine's Debian packages", EnvVars: []string{"CATDOG_BASE_IMAGE"}},
 		&cli.StringFlag{Name: "cache-dir", Value: filepath.Join(defaultCacheDir(), "image-layers"), Usage: "content-addressed cache of compressed layers", EnvVars: []string{"CATDOG_IMAGE_CACHE"}},
@@ -160,6 +161,9 @@ func runImageBuild(c *cli.Context) error {
 	}
 	if st, err := os.Stat(spec.ModelDir); err != nil || !st.IsDir() {
 		return fail(a, "image build", fmt.Errorf("image build: --model %s is not a directory", spec.ModelDir))
+	}
+	if err := checkServes(spec.Binary); err != nil {
+		return fail(a, "image build", fmt.Errorf("image build: %w", err))
 	}
 	cache, err := image.NewCache(c.String("cache-dir"))
 	if err != nil {
@@ -355,4 +359,27 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// checkServes refuses a --binary that cannot run `catdog serve`: the image's entrypoint needs
+// the libtorch build (catdog-torch), not the light catdog that only executes it.
+func checkServes(binary string) error {
+	if binary == "" {
+		return fmt.Errorf("no --binary given and no catdog-torch found")
+	}
+	f, err := elf.Open(binary)
+	if err != nil {
+		return fmt.Errorf("--binary %s: %w", binary, err)
+	}
+	defer f.Close()
+	libs, err := f.ImportedLibraries()
+	if err != nil {
+		return fmt.Errorf("--binary %s: %w", binary, err)
+	}
+	for _, l := range libs {
+		if strings.HasPrefix(l, "libtorch_cpu.so") {
+			return nil
+		}
+	}
+	return fmt.Errorf("--binary %s does not link libtorch, so it cannot serve; pass the libtorch build (bin/catdog-torch)", binary)
 }

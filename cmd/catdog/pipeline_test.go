@@ -1,3 +1,5 @@
+//go:build !catdog_light
+
 package main
 
 import (

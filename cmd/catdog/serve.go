@@ -1,3 +1,5 @@
+//go:build !catdog_light
+
 package main
 
 import (
@@ -43,7 +45,7 @@ func serveCommand() *cli.Command {
 	var o serveOptions
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "serve predictions over HTTP (REST API, Prometheus metrics, JSON logs)",
+		Usage: serveUsage,
 		Description: "Loads a model directory (catdog train output) or a registered model (models:/NAME@ALIAS,\n" +
 			"downloaded through the MLflow tracking server), then answers POST /predict, POST /predict/batch,\n" +
 			"GET /health, /ready, /metrics, /version and /openapi.json. SIGTERM drains in-flight requests.",

@@ -1,11 +1,11 @@
+//go:build !catdog_light
+
 package main
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -15,17 +15,6 @@ import (
 	"github.com/catdog-mlops/catdog/mlflowclient/tracking"
 	"github.com/catdog-mlops/catdog/train"
 )
-
-// trackingURIFlag and journalFlag are shared by train, mlflow sync and model pull.
-func trackingURIFlag() cli.Flag {
-	return &cli.StringFlag{Name: "tracking-uri", Usage: "MLflow tracking server (http[s]://host:port[/prefix]); empty: no tracking",
-		EnvVars: []string{mlflowclient.EnvTrackingURI}}
-}
-
-func journalFlag() cli.Flag {
-	return &cli.StringFlag{Name: "mlflow-journal", Usage: "folder of the local MLflow spool (default $CATDOG_CACHE/mlflow-journal)",
-		EnvVars: []string{"CATDOG_MLFLOW_JOURNAL"}}
-}
 
 // trackingFlags are the MLflow flags of `catdog train`.
 func trackingFlags() []cli.Flag {
@@ -39,24 +28,6 @@ func trackingFlags() []cli.Flag {
 	}
 }
 
-func journalDir(c *cli.Context) string {
-	if d := c.String("mlflow-journal"); d != "" {
-		return d
-	}
-	cache := os.Getenv("CATDOG_CACHE")
-	if cache == "" {
-		if d, err := os.UserCacheDir(); err == nil {
-			cache = filepath.Join(d, "catdog")
-		} else {
-			cache = ".cache"
-		}
-	}
-	return filepath.Join(cache, "mlflow-journal")
-}
-
-func newMLflowClient(c *cli.Context, opts ...mlflowclient.Option) (*mlflowclient.Client, error) {
-	return mlflowclient.NewFromEnv(c.String("tracking-uri"), opts...)
-}
 
 // trackingSession adapts tracking.Session (MLflow through a local journal) to train.Tracker
 // and reports the outcome of Finish on the command's error stream.

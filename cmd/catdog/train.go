@@ -1,3 +1,5 @@
+//go:build !catdog_light
+
 package main
 
 import (
@@ -31,7 +33,7 @@ func trainCommand() *cli.Command {
 	flags = append(flags, trackingFlags()...) // TRACKING: MLflow flags
 	return &cli.Command{
 		Name:  "train",
-		Usage: "train the CNN on prepared data; keep the best epoch; evaluate it on the test split",
+		Usage: trainUsage,
 		Description: "Reads hyper-parameters from --params (flags override single values), trains with AdamW and a\n" +
 			"warm-up + cosine schedule, keeps the epoch with the best validation accuracy and writes\n" +
 			"best_model.ot, model.json, metrics.json, confusion_matrix.png, learning_curves.png and the split\n" +
