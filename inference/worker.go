@@ -2,6 +2,8 @@ package inference
 
 import (
 	"context"
+
+	"github.com/catdog-mlops/catdog/imageprep"
 	"errors"
 	"fmt"
 	"runtime"
@@ -16,10 +18,11 @@ var ErrOverloaded = errors.New("inference: queue full")
 // ErrClosed is returned for work submitted after Close.
 var ErrClosed = errors.New("inference: service closed")
 
-// job is one request's images on their way to a worker.
+// job is one request's images on their way to a worker: S×S RGB bytes, normalised by the worker
+// right before the forward pass (a queued image holds 3·S² bytes, not 12·S² of floats).
 type job struct {
 	ctx   context.Context
-	x     []float32 // n*3*S*S
+	rgb   []byte // n*S*S*3, HWC
 	n     int
 	reply chan result // buffered: a worker never blocks on a caller that gave up
 }
@@ -35,8 +38,9 @@ type result struct {
 // queue; a worker takes one job, then (when batching) more until maxBatch images or maxWait.
 type pool struct {
 	pred     Predictor
+	spec     imageprep.Spec
 	m        *metrics
-	imgLen   int
+	imgLen   int // floats per image: 3*S*S
 	maxBatch int
 	maxWait  time.Duration
 
@@ -50,9 +54,9 @@ type pool struct {
 	warmErr error
 }
 
-func newPool(pred Predictor, m *metrics, imgLen, workers, queue, maxBatch int, maxWait time.Duration) *pool {
+func newPool(pred Predictor, spec imageprep.Spec, m *metrics, workers, queue, maxBatch int, maxWait time.Duration) *pool {
 	p := &pool{
-		pred: pred, m: m, imgLen: imgLen, maxBatch: maxBatch, maxWait: maxWait,
+		pred: pred, spec: spec, m: m, imgLen: 3 * spec.Size * spec.Size, maxBatch: maxBatch, maxWait: maxWait,
 		jobs:   make(chan *job, queue),
 		warmed: make(chan struct{}),
 	}
@@ -66,9 +70,10 @@ func newPool(pred Predictor, m *metrics, imgLen, workers, queue, maxBatch int, m
 	return p
 }
 
-// submit queues n images and waits for their probabilities, ctx's end, or ErrOverloaded.
-func (p *pool) submit(ctx context.Context, x []float32, n int) (result, error) {
-	j := &job{ctx: ctx, x: x, n: n, reply: make(chan result, 1)}
+// submit queues n images (S×S RGB bytes each) and waits for their probabilities, ctx's end, or
+// ErrOverloaded.
+func (p *pool) submit(ctx context.Context, rgb []byte, n int) (result, error) {
+	j := &job{ctx: ctx, rgb: rgb, n: n, reply: make(chan result, 1)}
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
@@ -182,17 +187,24 @@ func (p *pool) run(batch []*job, buf []float32) []float32 {
 	if len(live) == 0 {
 		return buf
 	}
-	x, n := live[0].x, live[0].n
-	if len(live) > 1 {
-		buf = buf[:0]
-		n = 0
-		for _, j := range live {
-			buf = append(buf, j.x...)
-			n += j.n
+	n := 0
+	for _, j := range live {
+		n += j.n
+	}
+	if cap(buf) < n*p.imgLen {
+		buf = make([]float32, n*p.imgLen)
+	}
+	x := buf[:n*p.imgLen]
+	i := 0
+	for _, j := range live {
+		px := len(j.rgb) / j.n
+		for k := range j.n {
+			p.spec.Normalize(j.rgb[k*px:(k+1)*px], x[i*p.imgLen:(i+1)*p.imgLen])
+			i++
 		}
-		x = buf
 	}
 	probs, err := p.predict(x, n)
+	buf = x
 	p.m.batchSize.Observe(float64(n))
 	off := 0
 	for _, j := range live {
