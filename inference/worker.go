@@ -2,13 +2,13 @@ package inference
 
 import (
 	"context"
-
-	"github.com/catdog-mlops/catdog/imageprep"
 	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/catdog-mlops/catdog/imageprep"
 )
 
 // ErrOverloaded is returned when the queue in front of the model workers is full; the

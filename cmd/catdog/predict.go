@@ -16,8 +16,8 @@ import (
 // predictCommand is `catdog predict IMG...`: label and probabilities for each photo.
 func predictCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "predict",
-		Usage: predictUsage,
+		Name:      "predict",
+		Usage:     predictUsage,
 		ArgsUsage: "IMG...",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Value: "models", Usage: "model directory", EnvVars: []string{"CATDOG_MODEL_DIR"}},

@@ -28,7 +28,6 @@ func trackingFlags() []cli.Flag {
 	}
 }
 
-
 // trackingSession adapts tracking.Session (MLflow through a local journal) to train.Tracker
 // and reports the outcome of Finish on the command's error stream.
 type trackingSession struct {
