@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 )
 
 // NewHash returns the hash dvc uses for an object: plain MD5 for DVC 3 outs, or the legacy
@@ -90,10 +91,17 @@ func isText(b []byte) bool {
 	return float64(nontext)/float64(len(b)) <= 0.30
 }
 
+// copyBufs recycles HashReader's read buffers (like fmt's printer cache): hashing thousands of
+// small files would otherwise allocate a buffer per file and keep the GC busy.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
 // HashReader returns the oid and byte count of everything r yields.
 func HashReader(r io.Reader, legacy bool) (oid string, n int64, err error) {
 	h := NewHash(legacy)
-	n, err = io.Copy(h, r)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	// The struct hides r's WriterTo (an *os.File has one), which would bypass the buffer.
+	n, err = io.CopyBuffer(h, struct{ io.Reader }{r}, *bp)
 	if err != nil {
 		return "", n, fmt.Errorf("hashing: %w", err)
 	}

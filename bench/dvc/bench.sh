@@ -8,6 +8,8 @@ set -euo pipefail
 CATDOG=${CATDOG:?path to the catdog binary (bin/catdog from make build)}
 DVC=${DVC:?path to dvc}
 SHARED=${SHARED:-../shared/data}
+# The runs cd into their repositories: make every path absolute.
+CATDOG=$(realpath "$(command -v "$CATDOG")"); DVC=$(realpath -s "$(command -v "$DVC")"); SHARED=$(realpath "$SHARED")
 RUNS=${RUNS:-3}
 # Where the repositories live. BENCH_FS=loop (the default when running as root) creates a fresh
 # journaled ext4 file system on a loop device for the run, so both tools write to a standard

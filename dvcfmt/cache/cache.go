@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 
 	"github.com/catdog-mlops/catdog/dvcfmt"
+	"github.com/catdog-mlops/catdog/dvcfmt/internal/fsutil"
 )
 
 // Path is the root of a cache directory (by default <repo>/.dvc/cache).
@@ -95,7 +96,7 @@ func (p Path) Check(oid string, legacy bool) error {
 func trimDir(oid string) string { return oid[:32] }
 
 func hashFile(path string, legacy bool) (string, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.Open(path)
 	if err != nil {
 		return "", err
 	}
@@ -126,7 +127,7 @@ func protect(path string) error {
 
 // Open opens oid for reading.
 func (p Path) Open(oid string, legacy bool) (*os.File, error) {
-	f, err := os.Open(p.ObjectPath(oid, legacy))
+	f, err := fsutil.Open(p.ObjectPath(oid, legacy))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", oid, ErrNotFound)
 	}
@@ -169,7 +170,7 @@ func (p Path) PutFile(ctx context.Context, src string) (oid string, size int64, 
 	if err := ctx.Err(); err != nil {
 		return "", 0, err
 	}
-	f, err := os.Open(src)
+	f, err := fsutil.Open(src)
 	if err != nil {
 		return "", 0, err
 	}
@@ -223,10 +224,10 @@ func (p Path) PutFile(ctx context.Context, src string) (oid string, size int64, 
 // descriptor can still write.
 func createTemp(dir string) (*os.File, string, error) {
 	name := filepath.Join(dir, "."+tmpToken()+".tmp")
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+	f, err := fsutil.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(dir, 0o755); err == nil {
-			f, err = os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+			f, err = fsutil.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
 		}
 	}
 	if err != nil {

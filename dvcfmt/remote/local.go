@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/catdog-mlops/catdog/dvcfmt/internal/fsutil"
 )
 
 // Local is a remote in a local directory (dvc's `url = /path/to/store`). Objects are written
@@ -64,7 +66,7 @@ func (l *Local) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := fsutil.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", key, ErrNotExist)
 	}
@@ -82,10 +84,10 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	_, _ = rand.Read(tok[:])
 	name := filepath.Join(dir, "."+hex.EncodeToString(tok[:])+".tmp")
 	// Created read-only (0444, as dvc leaves remote objects); the descriptor can still write.
-	tmp, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+	tmp, err := fsutil.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(dir, 0o755); err == nil {
-			tmp, err = os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
+			tmp, err = fsutil.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
 		}
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/catdog-mlops/catdog/dvcfmt"
+	"github.com/catdog-mlops/catdog/dvcfmt/internal/fsutil"
 )
 
 // wsFile is a regular file found in the workspace.
@@ -181,7 +182,7 @@ func (r *Repo) hashOne(ctx context.Context, f wsFile, legacy bool, mode hashMode
 }
 
 func hashPath(path string, legacy bool) (string, error) {
-	fh, err := os.Open(path)
+	fh, err := fsutil.Open(path)
 	if err != nil {
 		return "", err
 	}
