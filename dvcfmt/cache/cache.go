@@ -17,9 +17,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/catdog-mlops/catdog/dvcfmt"
 	"github.com/catdog-mlops/catdog/dvcfmt/internal/fsutil"
+	"golang.org/x/sys/unix"
 )
 
 // Path is the root of a cache directory (by default <repo>/.dvc/cache).
@@ -323,4 +325,74 @@ func (c ctxReader) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(b)
+}
+
+// Checker answers Check for many objects of one cache: it keeps each object directory open
+// and stats objects relative to it, so the kernel resolves one name per object instead of the
+// whole path. It is safe for concurrent use; Close releases the directories.
+type Checker struct {
+	p    Path
+	mu   sync.Mutex
+	dirs map[string]int // object directory -> open descriptor
+}
+
+// NewChecker returns a Checker for p.
+func (p Path) NewChecker() *Checker { return &Checker{p: p, dirs: map[string]int{}} }
+
+// Has reports whether a valid copy of oid is in the cache, like Path.Has.
+func (c *Checker) Has(oid string, legacy bool) bool { return c.Check(oid, legacy) == nil }
+
+// Check is Path.Check: nil for a read-only (trusted) object; a writable one is re-hashed.
+func (c *Checker) Check(oid string, legacy bool) error {
+	if !dvcfmt.ValidOID(oid) {
+		return fmt.Errorf("invalid oid %q", oid)
+	}
+	dir, name := filepath.Split(c.p.ObjectPath(oid, legacy))
+	fd, ok := c.dir(dir)
+	if !ok {
+		return c.p.Check(oid, legacy) // no such directory (yet): the plain path decides
+	}
+	var st unix.Stat_t
+	err := unix.Fstatat(fd, name, &st, 0)
+	for errors.Is(err, unix.EINTR) {
+		err = unix.Fstatat(fd, name, &st, 0)
+	}
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return ErrNotFound
+	case err != nil:
+		return c.p.Check(oid, legacy)
+	case st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o222 == 0:
+		return nil // read-only: trusted, as dvc trusts it
+	default:
+		return c.p.Check(oid, legacy) // writable or not a regular file: re-hash or report
+	}
+}
+
+func (c *Checker) dir(dir string) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fd, ok := c.dirs[dir]; ok {
+		return fd, true
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, false
+	}
+	c.dirs[dir] = fd
+	return fd, true
+}
+
+// Close releases the open directories.
+func (c *Checker) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for d, fd := range c.dirs {
+		if err := unix.Close(fd); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", d, err))
+		}
+	}
+	clear(c.dirs)
+	return errors.Join(errs...)
 }

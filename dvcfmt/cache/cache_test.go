@@ -90,3 +90,71 @@ func TestPutFileAndLegacyLayout(t *testing.T) {
 		t.Fatal("Key layout")
 	}
 }
+
+// TestChecker runs the states an object can be in through Path.Check and a Checker, which
+// must agree — including for objects created after the Checker opened their directory.
+func TestChecker(t *testing.T) {
+	const barOID = "37b51d194a7513e45b56f6524f2d51f2" // md5("bar")
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, p string) // p: the object's path; its directory exists
+		wantErr error                        // nil, cache.ErrNotFound, or a *CorruptError (any)
+		corrupt bool
+	}{
+		{"absent", func(t *testing.T, p string) {}, cache.ErrNotFound, false},
+		{"read-only", func(t *testing.T, p string) { mustWrite(t, p, "bar", 0o444) }, nil, false},
+		{"writable valid", func(t *testing.T, p string) { mustWrite(t, p, "bar", 0o644) }, nil, false},
+		{"writable corrupt", func(t *testing.T, p string) { mustWrite(t, p, "baz", 0o644) }, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, via := range []string{"path", "checker"} {
+				c := cache.Path(t.TempDir())
+				p := c.ObjectPath(barOID, false)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				check := c.Check
+				if via == "checker" {
+					ck := c.NewChecker()
+					defer ck.Close()
+					if ck.Has(barOID, false) { // opens the directory before the object exists
+						t.Fatal("Has before the object exists")
+					}
+					check = ck.Check
+				}
+				tc.setup(t, p)
+				err := check(barOID, false)
+				var ce *cache.CorruptError
+				switch {
+				case tc.corrupt:
+					if !errors.As(err, &ce) {
+						t.Errorf("%s: Check = %v, want *CorruptError", via, err)
+					}
+				case !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil):
+					t.Errorf("%s: Check = %v, want %v", via, err, tc.wantErr)
+				}
+			}
+		})
+	}
+	ck := cache.Path(t.TempDir()).NewChecker()
+	if err := ck.Check(barOID, false); !errors.Is(err, cache.ErrNotFound) {
+		t.Errorf("object directory missing: %v, want ErrNotFound", err)
+	}
+	if err := ck.Check("nope", false); err == nil {
+		t.Error("invalid oid accepted")
+	}
+	if err := ck.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+func mustWrite(t *testing.T, p, body string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -102,7 +102,7 @@ func (r *Repo) findDVCFiles(ctx context.Context, dir string) ([]string, error) {
 			if p == dir {
 				return nil
 			}
-			if builtinIgnored(d.Name()) || ig.Ignored(r.rel(p), true) || isDir(filepath.Join(p, DvcDir)) {
+			if builtinIgnored(d.Name()) || ig.Ignored(r.rel(p), true) || isDir(filepath.Join(p, DvcDir)) || trackedBySibling(p) {
 				return filepath.SkipDir
 			}
 			return nil
@@ -113,6 +113,26 @@ func (r *Repo) findDVCFiles(ctx context.Context, dir string) ([]string, error) {
 		return nil
 	})
 	return found, err
+}
+
+// trackedBySibling reports whether dir is the output of the .dvc file next to it (dir.dvc, as
+// `dvc add dir` writes): dvc refuses .dvc files inside an output, so the walk need not read
+// the (often huge) tracked tree.
+func trackedBySibling(dir string) bool {
+	b, err := os.ReadFile(dir + ".dvc")
+	if err != nil || len(b) > 1<<20 {
+		return false
+	}
+	f, err := dvcfmt.ParseDVCFile(b)
+	if err != nil {
+		return false
+	}
+	for _, o := range f.Outs {
+		if filepath.Clean(filepath.FromSlash(o.Path)) == filepath.Base(dir) {
+			return true
+		}
+	}
+	return false
 }
 
 // loadDir returns the entries of a directory output's .dir object from the cache.

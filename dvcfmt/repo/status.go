@@ -78,7 +78,7 @@ func (r *Repo) outStatus(ctx context.Context, o Output, st *state) (string, erro
 		}
 		return "", nil
 	}
-	oid, _, _, err := r.hashTree(ctx, o.Abs, legacy, st)
+	oid, entries, err := r.treeEntries(ctx, o.Abs, legacy, st)
 	if err != nil {
 		return "", err
 	}
@@ -88,14 +88,17 @@ func (r *Repo) outStatus(ctx context.Context, o Output, st *state) (string, erro
 	if !o.Out.UsesCache() {
 		return "", nil
 	}
-	entries, err := r.loadDir(o.Out)
-	if err != nil {
+	// The workspace hashes to the recorded .dir oid, so its entries are the .dir object's: only
+	// the presence of that object and of every file object in the cache is left to check.
+	checker := r.Cache.NewChecker()
+	defer checker.Close()
+	if !checker.Has(o.Out.MD5, legacy) {
 		return StatusNotInCache, nil
 	}
 	var missing atomic.Bool
 	errMissing := errors.New("missing")
 	_ = runParallel(ctx, len(entries), 4*runtime.NumCPU(), noBar{}, func(i int) error {
-		if !r.Cache.Has(entries[i].MD5, legacy) {
+		if !checker.Has(entries[i].MD5, legacy) {
 			missing.Store(true)
 			return errMissing // stop early
 		}
@@ -110,20 +113,19 @@ func (r *Repo) outStatus(ctx context.Context, o Output, st *state) (string, erro
 	return "", nil
 }
 
-// hashTree returns the .dir oid, total size and file count a directory would get.
-func (r *Repo) hashTree(ctx context.Context, abs string, legacy bool, st *state) (oid string, size, nfiles int64, err error) {
+// treeEntries returns the .dir oid and the entries a directory would get.
+func (r *Repo) treeEntries(ctx context.Context, abs string, legacy bool, st *state) (oid string, entries []dvcfmt.DirEntry, err error) {
 	files, err := r.walkTree(ctx, abs)
 	if err != nil {
-		return "", 0, 0, err
+		return "", nil, err
 	}
 	oids, err := r.hashFiles(ctx, files, legacy, hashOnly, st, "Hashing "+r.rel(abs))
 	if err != nil {
-		return "", 0, 0, err
+		return "", nil, err
 	}
-	entries := make([]dvcfmt.DirEntry, len(files))
+	entries = make([]dvcfmt.DirEntry, len(files))
 	for i, f := range files {
 		entries[i] = dvcfmt.DirEntry{MD5: oids[i], RelPath: f.rel}
-		size += f.fi.Size()
 	}
-	return dvcfmt.DirOID(dvcfmt.EncodeDir(entries)), size, int64(len(files)), nil
+	return dvcfmt.DirOID(dvcfmt.EncodeDir(entries)), entries, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/catdog-mlops/catdog/dvcfmt"
 	"github.com/catdog-mlops/catdog/dvcfmt/internal/fsutil"
+	"golang.org/x/sys/unix"
 )
 
 // wsFile is a regular file found in the workspace.
@@ -61,78 +62,128 @@ func builtinIgnored(name string) bool { return name == ".git" || name == ".hg" |
 
 // walkTree lists the files dvc would put in a directory object for absDir: regular files and
 // symlinks to files, minus .dvcignore'd paths, .git/.hg/.dvc and sub-repositories; symlinked
-// directories are not descended.
+// directories are not descended. Subdirectories are listed by up to r.o.jobs extra goroutines;
+// the order of the result is the sequential walk's (entries by name, subtrees in place).
 func (r *Repo) walkTree(ctx context.Context, absDir string) ([]wsFile, error) {
 	ig, err := r.ignoreFor(filepath.Dir(absDir))
 	if err != nil {
 		return nil, err
 	}
-	base := r.rel(absDir)
-	var files []wsFile
-	var walk func(dir, rel string) error
-	walk = func(dir, rel string) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			name := e.Name()
-			if builtinIgnored(name) {
-				continue
-			}
-			abs := filepath.Join(dir, name)
-			childRel := name
-			if rel != "" {
-				childRel = rel + "/" + name
-			}
-			repoRel := base + "/" + childRel
-			if !utf8.ValidString(name) {
-				return fmt.Errorf("%q: file names that are not valid UTF-8 are not supported", repoRel)
-			}
-			if name == dvcfmt.IgnoreFile {
-				return &IgnoreInTreeError{Path: repoRel}
-			}
-			typ := e.Type()
-			switch {
-			case typ.IsDir():
-				if ig.Ignored(repoRel, true) {
-					continue
-				}
-				if fi, err := os.Stat(filepath.Join(abs, DvcDir)); err == nil && fi.IsDir() {
-					continue // a sub-repository
-				}
-				if err := walk(abs, childRel); err != nil {
-					return err
-				}
-			case typ&fs.ModeSymlink != 0:
-				fi, err := os.Stat(abs)
-				if err != nil {
-					return fmt.Errorf("broken symlink %s: %w", repoRel, err)
-				}
-				if fi.IsDir() || !fi.Mode().IsRegular() || ig.Ignored(repoRel, false) {
-					continue
-				}
-				files = append(files, wsFile{rel: childRel, abs: abs, fi: fi})
-			case typ.IsRegular():
-				if ig.Ignored(repoRel, false) {
-					continue
-				}
-				fi, err := e.Info()
-				if err != nil {
-					return err
-				}
-				files = append(files, wsFile{rel: childRel, abs: abs, fi: fi})
-			}
-		}
-		return nil
-	}
-	if err := walk(absDir, ""); err != nil {
+	w := &treeWalker{ctx: ctx, ig: ig, base: r.rel(absDir), slots: make(chan struct{}, r.o.jobs)}
+	return w.walk(absDir, "")
+}
+
+type treeWalker struct {
+	ctx   context.Context
+	ig    *dvcfmt.Ignore
+	base  string        // the walked tree, relative to the repository root
+	slots chan struct{} // goroutines that may walk a subdirectory besides the caller's
+}
+
+// subtree is the result of walking one subdirectory, to be spliced in at position at.
+type subtree struct {
+	at    int
+	files []wsFile
+	err   error
+	done  chan struct{} // nil when walked inline
+}
+
+func (w *treeWalker) walk(dir, rel string) (_ []wsFile, err error) {
+	if err := w.ctx.Err(); err != nil {
 		return nil, err
 	}
-	return files, nil
+	entries, err := fsutil.ReadDirStat(dir)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		files []wsFile
+		subs  []*subtree
+	)
+	defer func() { // never leave a goroutine behind, even on an early error
+		for _, s := range subs {
+			if s.done != nil {
+				<-s.done
+			}
+		}
+	}()
+	for _, e := range entries {
+		name := e.Name
+		if builtinIgnored(name) {
+			continue
+		}
+		abs := filepath.Join(dir, name)
+		childRel := name
+		if rel != "" {
+			childRel = rel + "/" + name
+		}
+		repoRel := w.base + "/" + childRel
+		if !utf8.ValidString(name) {
+			return nil, fmt.Errorf("%q: file names that are not valid UTF-8 are not supported", repoRel)
+		}
+		if name == dvcfmt.IgnoreFile {
+			return nil, &IgnoreInTreeError{Path: repoRel}
+		}
+		typ := e.Type
+		switch {
+		case typ.IsDir():
+			if w.ig.Ignored(repoRel, true) {
+				continue
+			}
+			if fi, err := os.Stat(filepath.Join(abs, DvcDir)); err == nil && fi.IsDir() {
+				continue // a sub-repository
+			}
+			s := &subtree{at: len(files)}
+			subs = append(subs, s)
+			select {
+			case w.slots <- struct{}{}:
+				s.done = make(chan struct{})
+				go func() {
+					defer close(s.done)
+					defer func() { <-w.slots }()
+					s.files, s.err = w.walk(abs, childRel)
+				}()
+			default:
+				s.files, s.err = w.walk(abs, childRel)
+			}
+		case typ&fs.ModeSymlink != 0:
+			fi, err := os.Stat(abs)
+			if err != nil {
+				return nil, fmt.Errorf("broken symlink %s: %w", repoRel, err)
+			}
+			if fi.IsDir() || !fi.Mode().IsRegular() || w.ig.Ignored(repoRel, false) {
+				continue
+			}
+			files = append(files, wsFile{rel: childRel, abs: abs, fi: fi})
+		case typ.IsRegular():
+			if w.ig.Ignored(repoRel, false) {
+				continue
+			}
+			files = append(files, wsFile{rel: childRel, abs: abs, fi: e.Info})
+		}
+	}
+	if len(subs) == 0 {
+		return files, nil
+	}
+	total := len(files)
+	for _, s := range subs {
+		if s.done != nil {
+			<-s.done
+			s.done = nil
+		}
+		if s.err != nil {
+			return nil, s.err
+		}
+		total += len(s.files)
+	}
+	out := make([]wsFile, 0, total)
+	prev := 0
+	for _, s := range subs {
+		out = append(out, files[prev:s.at]...)
+		out = append(out, s.files...)
+		prev = s.at
+	}
+	return append(out, files[prev:]...), nil
 }
 
 // hashMode selects what hashFiles does with each file's bytes.
@@ -224,8 +275,11 @@ func (r *Repo) openState() *state {
 }
 
 func key(fi fs.FileInfo) (ino uint64, mtime int64) {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ino = st.Ino
+	switch st := fi.Sys().(type) {
+	case *syscall.Stat_t: // os.Stat, os.Lstat
+		ino = uint64(st.Ino)
+	case *unix.Stat_t: // fsutil.ReadDirStat
+		ino = uint64(st.Ino)
 	}
 	return ino, fi.ModTime().UnixNano()
 }
