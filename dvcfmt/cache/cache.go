@@ -164,62 +164,12 @@ func (p Path) Put(ctx context.Context, oid string, legacy bool, r io.Reader) err
 	return err
 }
 
-// PutFile copies the workspace file src into the cache and returns its oid and size. The
-// file is hashed first; nothing is written when the object already exists, otherwise it is
-// copied in-kernel (copy_file_range) to a temp file next to its final name and renamed into
-// place. A file that changes while it is being added is an error.
+// PutFile copies the workspace file src into the cache and returns its oid and size (see
+// Checker.PutFile, which it runs with a one-off Checker).
 func (p Path) PutFile(ctx context.Context, src string) (oid string, size int64, err error) {
-	if err := ctx.Err(); err != nil {
-		return "", 0, err
-	}
-	f, err := fsutil.Open(src)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	before, err := f.Stat()
-	if err != nil {
-		return "", 0, err
-	}
-	oid, size, err = dvcfmt.HashReader(f, false)
-	if err != nil {
-		return "", 0, err
-	}
-	final := p.ObjectPath(oid, false)
-	if fi, err := os.Lstat(final); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o222 == 0 {
-		return oid, size, nil
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", 0, err
-	}
-	tmp, tmpName, err := createTemp(filepath.Dir(final))
-	if err != nil {
-		return "", 0, err
-	}
-	defer func() {
-		if tmpName != "" {
-			_ = os.Remove(tmpName)
-		}
-	}()
-	n, err := io.Copy(tmp, f)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", 0, fmt.Errorf("cache: copying %s: %w", src, err)
-	}
-	after, err := f.Stat()
-	if err != nil {
-		return "", 0, err
-	}
-	if n != size || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
-		return "", 0, fmt.Errorf("cache: %s changed while it was being added", src)
-	}
-	if err := os.Rename(tmpName, final); err != nil {
-		return "", 0, fmt.Errorf("cache: %w", err)
-	}
-	tmpName = ""
-	return oid, size, nil
+	c := p.NewChecker()
+	defer c.Close()
+	return c.PutFile(ctx, src)
 }
 
 // createTemp creates a read-only temp file in dir (created when missing); the returned
@@ -327,9 +277,10 @@ func (c ctxReader) Read(b []byte) (int, error) {
 	return c.r.Read(b)
 }
 
-// Checker answers Check for many objects of one cache: it keeps each object directory open
-// and stats objects relative to it, so the kernel resolves one name per object instead of the
-// whole path. It is safe for concurrent use; Close releases the directories.
+// Checker works on many objects of one cache (Check, Has, PutFile): it keeps each object
+// directory open and stats, creates and renames objects relative to it, so the kernel resolves
+// one name per object instead of the whole path. It is safe for concurrent use; Close releases
+// the directories.
 type Checker struct {
 	p    Path
 	mu   sync.Mutex
@@ -395,4 +346,74 @@ func (c *Checker) Close() error {
 	}
 	clear(c.dirs)
 	return errors.Join(errs...)
+}
+
+// PutFile copies the workspace file src into the cache and returns its oid and size. The file
+// is hashed first; nothing is written when a trusted (read-only) object already exists,
+// otherwise it is copied in-kernel (copy_file_range) to a read-only temp file in the object's
+// directory and renamed into place, so an object is complete or absent. A file that changes
+// while it is being added is an error.
+func (c *Checker) PutFile(ctx context.Context, src string) (oid string, size int64, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
+	f, err := fsutil.Open(src)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if oid, size, err = dvcfmt.HashReader(f, false); err != nil {
+		return "", 0, err
+	}
+	dir, name := filepath.Split(c.p.ObjectPath(oid, false))
+	fd, ok := c.dir(dir)
+	if !ok {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", 0, fmt.Errorf("cache: %w", err)
+		}
+		if fd, ok = c.dir(dir); !ok {
+			return "", 0, fmt.Errorf("cache: cannot open %s", dir)
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o222 == 0 {
+		return oid, size, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", 0, err
+	}
+	tmpName := "." + tmpToken() + ".tmp"
+	tfd, err := unix.Openat(fd, tmpName, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o444)
+	if err != nil {
+		return "", 0, fmt.Errorf("cache: create %s: %w", filepath.Join(dir, tmpName), err)
+	}
+	defer func() {
+		if tmpName != "" {
+			_ = unix.Unlinkat(fd, tmpName, 0)
+		}
+	}()
+	tmp := os.NewFile(uintptr(tfd), filepath.Join(dir, tmpName))
+	n, err := io.Copy(tmp, f)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("cache: copying %s: %w", src, err)
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if n != size || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		return "", 0, fmt.Errorf("cache: %s changed while it was being added", src)
+	}
+	if err := unix.Renameat(fd, tmpName, fd, name); err != nil {
+		return "", 0, fmt.Errorf("cache: rename into %s: %w", filepath.Join(dir, name), err)
+	}
+	tmpName = ""
+	return oid, size, nil
 }

@@ -274,7 +274,7 @@ func (r *Repo) sameContent(f wsFile, oid string, legacy bool, types []string, st
 			return true, nil
 		}
 	}
-	got, err := r.hashOne(context.Background(), f, legacy, hashOnly, st)
+	got, err := r.hashOne(context.Background(), f, legacy, hashOnly, st, nil) // hashOnly: no cache access
 	if err != nil {
 		return false, err
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/catdog-mlops/catdog/dvcfmt"
+	"github.com/catdog-mlops/catdog/dvcfmt/cache"
 	"github.com/catdog-mlops/catdog/dvcfmt/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
@@ -197,8 +198,10 @@ const (
 // hashFiles hashes files on r.o.jobs goroutines and returns their oids in order.
 func (r *Repo) hashFiles(ctx context.Context, files []wsFile, legacy bool, mode hashMode, st *state, desc string) ([]string, error) {
 	oids := make([]string, len(files))
+	objs := r.Cache.NewChecker() // object directories stay open for the whole batch
+	defer objs.Close()
 	err := r.parallel(ctx, len(files), desc, func(i int) error {
-		oid, err := r.hashOne(ctx, files[i], legacy, mode, st)
+		oid, err := r.hashOne(ctx, files[i], legacy, mode, st, objs)
 		oids[i] = oid
 		return err
 	})
@@ -208,10 +211,10 @@ func (r *Repo) hashFiles(ctx context.Context, files []wsFile, legacy bool, mode 
 	return oids, nil
 }
 
-func (r *Repo) hashOne(ctx context.Context, f wsFile, legacy bool, mode hashMode, st *state) (string, error) {
+func (r *Repo) hashOne(ctx context.Context, f wsFile, legacy bool, mode hashMode, st *state, objs *cache.Checker) (string, error) {
 	if !legacy {
 		if oid, ok := st.get(f.abs, f.fi); ok {
-			if mode == hashOnly || r.Cache.Has(oid, false) {
+			if mode == hashOnly || objs.Has(oid, false) {
 				return oid, nil
 			}
 		}
@@ -219,7 +222,7 @@ func (r *Repo) hashOne(ctx context.Context, f wsFile, legacy bool, mode hashMode
 	var oid string
 	var err error
 	if mode == hashToCache && !legacy {
-		oid, _, err = r.Cache.PutFile(ctx, f.abs)
+		oid, _, err = objs.PutFile(ctx, f.abs)
 	} else {
 		oid, err = hashPath(f.abs, legacy)
 	}
