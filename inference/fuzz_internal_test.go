@@ -80,9 +80,12 @@ func FuzzPredict(f *testing.F) {
 			return
 		}
 		if len(x) != 3*size*size {
-			t.Fatalf("model input has %d floats, want %d", len(x), 3*size*size)
+			t.Fatalf("decoded image has %d bytes, want %d", len(x), 3*size*size)
 		}
-		for _, v := range x {
+		// What the worker feeds the model: the normalised floats must be finite.
+		in := make([]float32, 3*size*size)
+		s.spec.Normalize(x, in)
+		for _, v := range in {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				t.Fatalf("non-finite model input %v", v)
 			}
