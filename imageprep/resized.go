@@ -30,9 +30,9 @@ type Source struct {
 // Every failure is a *DecodeError.
 //
 // Colour and grayscale JPEGs — nearly every photo — are decoded by libjpeg-turbo into YCbCr
-// planes, at 1/2, 1/4 or 1/8 scale in the DCT domain when the photo is at least that much
-// larger than size, and the planes are resized with an anti-aliased bilinear filter before the
-// size×size result is converted to RGB. PNGs, CMYK JPEGs and JPEGs libjpeg-turbo reports as
+// planes, in the DCT domain at the smallest scale M/8 that still covers size×size, the planes
+// are resized with an anti-aliased bilinear filter, and libjpeg-turbo converts the size×size
+// result to RGB. PNGs, CMYK JPEGs and JPEGs libjpeg-turbo reports as
 // damaged go through the standard library decoders, ToRGB and Resize, so a damaged file is
 // rejected (or accepted) with the same reason as before.
 func DecodeResized(data []byte, size int, lim Limits, dst []byte) ([]byte, Source, error) {
