@@ -139,7 +139,7 @@ func (n *Network) Load(path string) error {
 			return fmt.Errorf("model: %s: variable %q has shape %v, the network %v", path, name, got, want)
 		}
 	}
-	noGrad(func() {
+	NoGrad(func() {
 		for name, v := range vars {
 			v.Copy_(byName[name])
 		}
@@ -244,7 +244,7 @@ func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32,
 		out []float32
 		err error
 	)
-	noGrad(func() {
+	NoGrad(func() {
 		in, e := Float32Tensor(x, []int64{int64(count), 3, int64(s), int64(s)})
 		if e != nil {
 			err = fmt.Errorf("model: input tensor: %w", e)
@@ -293,11 +293,11 @@ func (m *Model) Close() {
 	}
 }
 
-// noGrad runs fn with gradient tracking off, then turns it back on. Grad mode is thread-local
+// NoGrad runs fn with gradient tracking off, then turns it back on. Grad mode is thread-local
 // in libtorch, so the goroutine is locked to its OS thread for the duration. (gotch v0.9.1's
 // GradSetEnabled reads its C int result through an 8-byte pointer, so the "previous state" it
 // returns is unreliable: grad mode is always restored to on, the mode training needs.)
-func noGrad(fn func()) {
+func NoGrad(fn func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	ts.MustGradSetEnabled(false)

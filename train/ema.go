@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"runtime"
 	"sort"
 
 	"github.com/sugarme/gotch/ts"
@@ -48,7 +47,7 @@ func newEMA(live *model.Network, arch model.Arch, decay float64) (*ema, error) {
 }
 
 func (e *ema) copyFrom() {
-	withoutGrad(func() {
+	model.NoGrad(func() {
 		for i := range e.pairs {
 			e.pairs[i][0].Copy_(&e.pairs[i][1])
 		}
@@ -60,7 +59,7 @@ func (e *ema) copyFrom() {
 func (e *ema) update(step int) {
 	d := min(e.decay, float64(1+step)/float64(10+step))
 	w := ts.FloatScalar(1 - d)
-	withoutGrad(func() {
+	model.NoGrad(func() {
 		for i := range e.pairs {
 			e.pairs[i][0].MustLerp_(&e.pairs[i][1], w)
 		}
@@ -69,13 +68,3 @@ func (e *ema) update(step int) {
 }
 
 func (e *ema) close() { e.net.Close() }
-
-// withoutGrad runs fn with autograd off on this OS thread, then turns it back on (the training
-// loop runs with grad mode on).
-func withoutGrad(fn func()) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	ts.MustGradSetEnabled(false)
-	defer ts.MustGradSetEnabled(true)
-	fn()
-}
