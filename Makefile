@@ -137,3 +137,9 @@ lint: go.work tools ## gofmt, go vet, staticcheck
 .PHONY: test
 test: deps lint ## install what is needed, then run every test against the real peers
 	$(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) --no-print-directory test-asan
+
+.PHONY: test-asan
+test-asan: go.work ## the JPEG C code (libjpeg-turbo, resize.c) under AddressSanitizer
+	$(GO) test -count=1 -asan ./imageprep/internal/turbojpeg/
+	$(GO) test -count=1 -asan -run 'Fuzz|DecodeResized' ./imageprep/

@@ -31,7 +31,7 @@ const (
 
 // pipelineVersion changes whenever the bytes Prepare caches for the same input would change
 // (decoder, colour conversion, resize kernel), so an old cache is never reused by mistake.
-const pipelineVersion = "imageprep/2 jpeg=libjpeg-turbo-planes+dct-scale(M/8) resize=planar-triangle-fixed22 rgb=tjDecodeYUVPlanes fallback=image/jpeg,image/png+x/image/draw.BiLinear"
+const pipelineVersion = "imageprep/3 jpeg=libjpeg-turbo-planes+dct-scale(1/8,1/4,1/2) resize=planar-triangle-fixed14-to-444 rgb=tjDecodeYUVPlanes fallback=image/jpeg,image/png+x/image/draw.BiLinear"
 
 // Sample is one accepted image of a prepared dataset.
 type Sample struct {

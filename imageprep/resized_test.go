@@ -69,8 +69,8 @@ func TestDecodeResizedCloseToStandardPath(t *testing.T) {
 			mean /= float64(len(diffs))
 			worst := diffs[len(diffs)-1]
 			t.Logf("%d photos at %d: mean abs diff %.2f, worst photo %.2f (of 255)", len(diffs), size, mean, worst)
-			if mean > 4 || worst > 9 {
-				t.Errorf("mean abs diff %.2f (limit 4), worst %.2f (limit 9)", mean, worst)
+			if mean > 3 || worst > 6 {
+				t.Errorf("mean abs diff %.2f (limit 3), worst %.2f (limit 6)", mean, worst)
 			}
 		})
 	}

@@ -45,15 +45,16 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	var work func(i int, rng *rand.Rand, buf []float32) error
+	var work func(i int, w *worker) error
 	switch *mode {
 	case "decode-resize":
-		work = func(i int, _ *rand.Rand, _ []float32) error {
+		work = func(i int, w *worker) error {
 			b, err := os.ReadFile(files[i])
 			if err != nil {
 				return err
 			}
-			_, _, err = imageprep.DecodeResized(b, *size, imageprep.DefaultLimits(), nil)
+			// The output buffer is reused, as `catdog prepare` reuses its buffers.
+			w.rgb, _, err = imageprep.DecodeResized(b, *size, imageprep.DefaultLimits(), w.rgb)
 			return err
 		}
 	case "augment":
@@ -68,8 +69,8 @@ func main() {
 			}
 		}
 		aug, spec := imageprep.DefaultAugment(), imageprep.DefaultSpec()
-		work = func(i int, rng *rand.Rand, buf []float32) error {
-			aug.Apply(rng, cache[i], *size, *size, spec, buf)
+		work = func(i int, w *worker) error {
+			aug.Apply(w.rng, cache[i], *size, *size, spec, w.norm)
 			return nil
 		}
 	default:
@@ -96,7 +97,14 @@ func main() {
 	line(map[string]any{"impl": "catdog", "mode": *mode, "median_images_per_s": rates[len(rates)/2], "runs": len(rates), "workers": *workers, "go": runtime.Version()})
 }
 
-func run(n, workers, size int, work func(int, *rand.Rand, []float32) error) (time.Duration, error) {
+// worker is the state of one benchmark goroutine.
+type worker struct {
+	rng  *rand.Rand
+	norm []float32 // augment's normalised output
+	rgb  []byte    // decode-resize's output
+}
+
+func run(n, workers, size int, work func(int, *worker) error) (time.Duration, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
@@ -105,14 +113,13 @@ func run(n, workers, size int, work func(int, *rand.Rand, []float32) error) (tim
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 1))
-			buf := make([]float32, 3*size*size)
+			st := &worker{rng: rand.New(rand.NewPCG(uint64(w), 1)), norm: make([]float32, 3*size*size)}
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= n {
 					return
 				}
-				if err := work(i, rng, buf); err != nil {
+				if err := work(i, st); err != nil {
 					errs[w] = err
 					return
 				}

@@ -1,12 +1,12 @@
-// Package turbojpeg decodes JPEG images with libjpeg-turbo's TurboJPEG API into Y, Cb and Cr
-// planes and converts planes back to RGB. It links the static library of the Debian package
+// Package turbojpeg decodes JPEG images with libjpeg-turbo's TurboJPEG API and resizes them,
+// in one C call per image. It links the static library of the Debian package
 // libturbojpeg0-dev, so binaries need no extra shared library at run time.
 //
-// Decoding to planes skips libjpeg's chroma upsampling and colour conversion, and a photo
-// larger than the size it will be resized to is decoded directly at a reduced scale M/8 (the
-// smallest that is still at least that size), which leaves the resampler far fewer pixels.
-// After resizing, Subsampling.ToRGB upsamples the chroma and converts to RGB with
-// libjpeg-turbo's SIMD code.
+// A Decoder decodes a JPEG into Y, Cb and Cr planes — skipping libjpeg's chroma upsampling
+// and colour conversion — directly at a reduced DCT scale (Header.ScaledSize: the smallest of
+// 1/8, 1/4 and 1/2 that still covers the output), resizes every plane to the output size with
+// an anti-aliased bilinear (triangle) filter in fixed point (SSE2 on x86-64, resize.c), and
+// lets libjpeg-turbo's SIMD code convert the result to RGB.
 //
 // libjpeg-turbo is the decoder Pillow, browsers and most image pipelines run on untrusted
 // input; it is continuously fuzzed by OSS-Fuzz. Callers still bound the input size and check
@@ -14,68 +14,16 @@
 package turbojpeg
 
 /*
-#cgo LDFLAGS: -l:libturbojpeg.a
-#include <stdio.h>
+#cgo LDFLAGS: -l:libturbojpeg.a -lm
 #include <stdlib.h>
 #include <turbojpeg.h>
-
-static int decode_header(const unsigned char *buf, unsigned long size, int *w, int *h, int *subsamp, int *cs, char *msg, int msglen) {
-	tjhandle hd = tjInitDecompress();
-	if (hd == NULL) {
-		snprintf(msg, msglen, "%s", tjGetErrorStr2(NULL));
-		return -1;
-	}
-	int rc = tjDecompressHeader3(hd, buf, size, w, h, subsamp, cs);
-	if (rc != 0) {
-		snprintf(msg, msglen, "%s", tjGetErrorStr2(hd));
-	}
-	tjDestroy(hd);
-	return rc;
-}
-
-// decode_planes decompresses buf at the scaled size w×h into planes y, cb, cr (cb and cr are
-// unused for grayscale). It returns 0 on success, 1 when libjpeg-turbo warned (damaged data
-// it decoded past, e.g. a truncated file) and -1 for a fatal error; msg gets the text.
-static int decode_planes(const unsigned char *buf, unsigned long size, unsigned char *y, unsigned char *cb, unsigned char *cr, int w, int h, char *msg, int msglen) {
-	tjhandle hd = tjInitDecompress();
-	if (hd == NULL) {
-		snprintf(msg, msglen, "%s", tjGetErrorStr2(NULL));
-		return -1;
-	}
-	unsigned char *planes[3] = {y, cb, cr};
-	int rc = tjDecompressToYUVPlanes(hd, buf, size, planes, w, NULL, h, 0);
-	if (rc != 0) {
-		snprintf(msg, msglen, "%s", tjGetErrorStr2(hd));
-		rc = tjGetErrorCode(hd) == TJERR_WARNING ? 1 : -1;
-	}
-	tjDestroy(hd);
-	return rc;
-}
-
-// planes_to_rgb converts planes (strides ys, cs) with subsampling subsamp to packed RGB w×h.
-static int planes_to_rgb(const unsigned char *y, const unsigned char *cb, const unsigned char *cr, int ys, int cs, int subsamp, unsigned char *dst, int w, int h, char *msg, int msglen) {
-	tjhandle hd = tjInitDecompress();
-	if (hd == NULL) {
-		snprintf(msg, msglen, "%s", tjGetErrorStr2(NULL));
-		return -1;
-	}
-	const unsigned char *planes[3] = {y, cb, cr};
-	int strides[3] = {ys, cs, cs};
-	int rc = tjDecodeYUVPlanes(hd, planes, strides, subsamp, dst, w, w * 3, h, TJPF_RGB, 0);
-	if (rc != 0) {
-		snprintf(msg, msglen, "%s", tjGetErrorStr2(hd));
-	}
-	tjDestroy(hd);
-	return rc;
-}
-
-static int mcu_width(int subsamp) { return tjMCUWidth[subsamp]; }
-static int mcu_height(int subsamp) { return tjMCUHeight[subsamp]; }
+#include "resize.h"
 */
 import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 )
 
@@ -112,18 +60,56 @@ func (e *Error) Error() string {
 	return "libjpeg-turbo: " + e.Msg
 }
 
-const msgLen = 256
+// Decoder decodes and resizes JPEGs. It holds a TurboJPEG handle and working memory that
+// grow to the largest image seen and are reused; a Decoder is not safe for concurrent use
+// (keep one per goroutine, or in a sync.Pool). Its C memory is freed by Close, or when the
+// Decoder becomes unreachable.
+type Decoder struct {
+	c       *C.cd_decoder
+	cleanup runtime.Cleanup
+}
 
-// DecodeHeader reads the dimensions, colour space and chroma subsampling from a JPEG's header.
-func DecodeHeader(jpeg []byte) (Header, error) {
+// NewDecoder returns a Decoder, or an error when libjpeg-turbo cannot allocate one.
+func NewDecoder() (*Decoder, error) {
+	c := C.cd_new()
+	if c == nil {
+		return nil, &Error{Msg: "cannot create a decoder (out of memory)"}
+	}
+	d := &Decoder{c: c}
+	d.cleanup = runtime.AddCleanup(d, func(c *C.cd_decoder) { C.cd_free(c) }, c)
+	return d, nil
+}
+
+// Close frees the decoder's C memory; the Decoder must not be used afterwards.
+func (d *Decoder) Close() {
+	if d.c != nil {
+		d.cleanup.Stop()
+		C.cd_free(d.c)
+		d.c = nil
+	}
+}
+
+// setScalar makes d resample with the portable loops instead of SSE2 (for tests).
+func (d *Decoder) setScalar(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.cd_set_scalar(d.c, v)
+}
+
+func (d *Decoder) err(rc C.int) error {
+	return &Error{Msg: C.GoString(C.cd_message(d.c)), Warning: rc == C.CD_WARNING}
+}
+
+// Header reads the dimensions, colour space and chroma subsampling from a JPEG's header.
+func (d *Decoder) Header(jpeg []byte) (Header, error) {
 	if len(jpeg) == 0 {
 		return Header{}, &Error{Msg: "empty input"}
 	}
 	var w, h, subsamp, cs C.int
-	msg := (*C.char)(C.malloc(msgLen))
-	defer C.free(unsafe.Pointer(msg))
-	if C.decode_header((*C.uchar)(unsafe.Pointer(&jpeg[0])), C.ulong(len(jpeg)), &w, &h, &subsamp, &cs, msg, msgLen) != 0 {
-		return Header{}, &Error{Msg: C.GoString(msg)}
+	if rc := C.cd_header(d.c, (*C.uchar)(unsafe.Pointer(&jpeg[0])), C.ulong(len(jpeg)), &w, &h, &subsamp, &cs); rc != C.CD_OK {
+		return Header{}, d.err(rc)
 	}
 	if w <= 0 || h <= 0 {
 		return Header{}, &Error{Msg: fmt.Sprintf("header gives no image size (%dx%d)", w, h)}
@@ -134,116 +120,49 @@ func DecodeHeader(jpeg []byte) (Header, error) {
 	return Header{Width: int(w), Height: int(h), Colorspace: Colorspace(cs), subsamp: subsamp}, nil
 }
 
-// Planar reports whether DecodePlanes can decode this JPEG: YCbCr or grayscale pixels (not
+// DecodeResized decodes jpeg, whose header is hd, at the DCT-scaled size w×h (from
+// hd.ScaledSize), resizes it to size×size and writes size*size*3 packed RGB bytes (HWC) to
+// dst. A damaged file libjpeg-turbo decoded past gives an *Error with Warning set (dst then
+// holds what it decoded).
+func (d *Decoder) DecodeResized(jpeg []byte, hd Header, w, h, size int, dst []byte) error {
+	if len(jpeg) == 0 {
+		return &Error{Msg: "empty input"}
+	}
+	if !hd.Planar() {
+		return fmt.Errorf("turbojpeg: colour space %d cannot be decoded to YCbCr planes", hd.Colorspace)
+	}
+	if w <= 0 || h <= 0 || w > hd.Width || h > hd.Height {
+		return fmt.Errorf("turbojpeg: cannot decode a %dx%d JPEG at %dx%d", hd.Width, hd.Height, w, h)
+	}
+	if size <= 0 || len(dst) < size*size*3 {
+		return fmt.Errorf("turbojpeg: destination of %d bytes is too small for %dx%d RGB", len(dst), size, size)
+	}
+	rc := C.cd_decode_resized(d.c, (*C.uchar)(unsafe.Pointer(&jpeg[0])), C.ulong(len(jpeg)), C.int(w), C.int(h), C.int(size), (*C.uchar)(unsafe.Pointer(&dst[0])))
+	if rc != C.CD_OK {
+		return d.err(rc)
+	}
+	return nil
+}
+
+// Planar reports whether a Decoder can decode this JPEG: YCbCr or grayscale pixels (not
 // CMYK, YCCK or RGB-encoded JPEGs).
 func (h Header) Planar() bool {
 	return h.Colorspace == YCbCr || h.Colorspace == Gray
 }
 
-// ScaledSize returns the smallest size among libjpeg-turbo's DCT scaling factors M/8
-// (M = 1..8) of the image that is still at least minW×minH, or the full size.
+// ScaledSize returns the size to decode at: the smallest of the DCT scales 1/8, 1/4 and 1/2
+// of the image that is still at least minW×minH, or the full size. These are the scales
+// libjpeg-turbo has SIMD inverse DCTs for; the scales in between (3/8, 5/8, …) run plain C
+// that costs more than resizing the larger image, and resizing from more pixels is also
+// closer to resizing the full image. Scaled sizes under 8 pixels are never chosen:
+// libjpeg-turbo 2.1 reads a byte past a buffer decoding a 4:1:1 JPEG to a 1-pixel-wide plane
+// (found with go test -asan), and a photo that small gains nothing from scaling.
 func (h Header) ScaledSize(minW, minH int) (int, int) {
-	for m := 1; m < 8; m++ {
+	for _, m := range []int{1, 2, 4} {
 		sw, sh := (h.Width*m+7)/8, (h.Height*m+7)/8
-		if sw >= minW && sh >= minH {
+		if sw >= minW && sh >= minH && sw >= 8 && sh >= 8 {
 			return sw, sh
 		}
 	}
 	return h.Width, h.Height
-}
-
-// Planes is a decoded image: full-resolution luma and (for colour images) subsampled chroma.
-type Planes struct {
-	Width, Height int    // the image size (the luma plane may be padded beyond it)
-	Y             []byte // luma, YStride bytes per row
-	YStride       int
-	Cb, Cr        []byte // chroma, CStride bytes per row; nil for a grayscale image
-	CStride       int
-	CHeight       int // chroma rows
-	HSub, VSub    int // chroma subsampling factors: one chroma sample per HSub×VSub luma pixels
-	Subsampling   Subsampling
-	buf           []byte
-}
-
-// Subsampling is a JPEG chroma subsampling (TJSAMP_*).
-type Subsampling struct{ v C.int }
-
-// PlaneSize returns the width and height TurboJPEG gives plane component (0 = Y, 1 and 2 =
-// chroma) of a w×h image with subsampling s (the luma plane is padded to whole chroma samples).
-func (s Subsampling) PlaneSize(component, w, h int) (int, int) {
-	return int(C.tjPlaneWidth(C.int(component), C.int(w), s.v)), int(C.tjPlaneHeight(C.int(component), C.int(h), s.v))
-}
-
-// ToRGB converts w×h planes with this subsampling — y (stride ys) and cb, cr (stride cs, nil
-// for grayscale) sized as PlaneSize says — to packed RGB in dst (w*h*3 bytes), with
-// libjpeg-turbo's SIMD chroma upsampling and colour conversion.
-func (s Subsampling) ToRGB(dst []byte, w, h int, y []byte, ys int, cb, cr []byte, cs int) error {
-	pw, ph := s.PlaneSize(0, w, h)
-	if len(dst) < w*h*3 || len(y) < (ph-1)*ys+pw || ys < pw {
-		return fmt.Errorf("turbojpeg: ToRGB: buffers too small for %dx%d", w, h)
-	}
-	var pcb, pcr *C.uchar
-	if s.v != C.TJSAMP_GRAY {
-		cw, ch := s.PlaneSize(1, w, h)
-		if cs < cw || len(cb) < (ch-1)*cs+cw || len(cr) < (ch-1)*cs+cw {
-			return fmt.Errorf("turbojpeg: ToRGB: chroma planes too small for %dx%d", w, h)
-		}
-		pcb, pcr = (*C.uchar)(unsafe.Pointer(&cb[0])), (*C.uchar)(unsafe.Pointer(&cr[0]))
-	}
-	msg := (*C.char)(C.malloc(msgLen))
-	defer C.free(unsafe.Pointer(msg))
-	if C.planes_to_rgb((*C.uchar)(unsafe.Pointer(&y[0])), pcb, pcr, C.int(ys), C.int(cs), s.v, (*C.uchar)(unsafe.Pointer(&dst[0])), C.int(w), C.int(h), msg, msgLen) != 0 {
-		return &Error{Msg: C.GoString(msg)}
-	}
-	return nil
-}
-
-// Buf returns the memory the planes live in, for the next DecodePlanes call to reuse.
-func (p *Planes) Buf() []byte { return p.buf }
-
-// DecodePlanes decodes jpeg (whose header is h) at the scaled size w×h from ScaledSize. The
-// planes are carved out of buf when it is large enough (it is grown otherwise); Planes.Buf
-// returns it for reuse.
-func DecodePlanes(jpeg []byte, hd Header, w, h int, buf []byte) (*Planes, error) {
-	if len(jpeg) == 0 {
-		return nil, &Error{Msg: "empty input"}
-	}
-	if !hd.Planar() {
-		return nil, fmt.Errorf("turbojpeg: colour space %d cannot be decoded to YCbCr planes", hd.Colorspace)
-	}
-	if w <= 0 || h <= 0 || w > hd.Width || h > hd.Height {
-		return nil, fmt.Errorf("turbojpeg: cannot decode a %dx%d JPEG at %dx%d", hd.Width, hd.Height, w, h)
-	}
-	p := &Planes{Width: w, Height: h, HSub: int(C.mcu_width(hd.subsamp)) / 8, VSub: int(C.mcu_height(hd.subsamp)) / 8, Subsampling: Subsampling{hd.subsamp}}
-	p.YStride = int(C.tjPlaneWidth(0, C.int(w), hd.subsamp))
-	yRows := int(C.tjPlaneHeight(0, C.int(h), hd.subsamp))
-	ySize, cSize := p.YStride*yRows, 0
-	if hd.Colorspace != Gray {
-		p.CStride = int(C.tjPlaneWidth(1, C.int(w), hd.subsamp))
-		p.CHeight = int(C.tjPlaneHeight(1, C.int(h), hd.subsamp))
-		cSize = p.CStride * p.CHeight
-		if p.CStride <= 0 || p.CHeight <= 0 {
-			return nil, fmt.Errorf("turbojpeg: no chroma plane size for a %dx%d image", w, h)
-		}
-	}
-	if p.YStride <= 0 || yRows <= 0 {
-		return nil, fmt.Errorf("turbojpeg: no luma plane size for a %dx%d image", w, h)
-	}
-	if cap(buf) < ySize+2*cSize {
-		buf = make([]byte, ySize+2*cSize)
-	}
-	p.buf = buf[:ySize+2*cSize]
-	p.Y = p.buf[:ySize:ySize]
-	var cb, cr *C.uchar
-	if cSize > 0 {
-		p.Cb, p.Cr = p.buf[ySize:ySize+cSize:ySize+cSize], p.buf[ySize+cSize:]
-		cb, cr = (*C.uchar)(unsafe.Pointer(&p.Cb[0])), (*C.uchar)(unsafe.Pointer(&p.Cr[0]))
-	}
-	msg := (*C.char)(C.malloc(msgLen))
-	defer C.free(unsafe.Pointer(msg))
-	rc := C.decode_planes((*C.uchar)(unsafe.Pointer(&jpeg[0])), C.ulong(len(jpeg)), (*C.uchar)(unsafe.Pointer(&p.Y[0])), cb, cr, C.int(w), C.int(h), msg, msgLen)
-	if rc != 0 {
-		return nil, &Error{Msg: C.GoString(msg), Warning: rc == 1}
-	}
-	return p, nil
 }

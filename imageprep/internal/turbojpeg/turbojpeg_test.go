@@ -3,15 +3,29 @@ package turbojpeg
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"testing"
 
+	"github.com/catdog-mlops/catdog/imageprep/internal/turbojpeg/jpegtest"
 	"github.com/catdog-mlops/catdog/internal/testenv"
 )
+
+func newDecoder(t testing.TB) *Decoder {
+	t.Helper()
+	d, err := NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
 
 func encode(t *testing.T, img image.Image) []byte {
 	t.Helper()
@@ -26,13 +40,41 @@ func colourImage(w, h int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 128, 255})
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), uint8(128 + x*y%64), 255})
 		}
 	}
 	return img
 }
 
-func TestDecodeHeader(t *testing.T) {
+// smoothImage has gentle colour gradients: chroma subsampling loses little of it.
+func smoothImage(w, h int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			b := 128 + 60*math.Sin(float64(x)/9)*math.Cos(float64(y)/7)
+			img.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), uint8(b), 255})
+		}
+	}
+	return img
+}
+
+// decodeResized decodes data at the scale ScaledSize picks.
+func decodeResized(t *testing.T, d *Decoder, data []byte, size int) []byte {
+	t.Helper()
+	hd, err := d.Header(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, h := hd.ScaledSize(size, size)
+	out := make([]byte, size*size*3)
+	if err := d.DecodeResized(data, hd, w, h, size, out); err != nil {
+		t.Fatalf("%dx%d at %dx%d to %d: %v", hd.Width, hd.Height, w, h, size, err)
+	}
+	return out
+}
+
+func TestDecoderHeader(t *testing.T) {
+	d := newDecoder(t)
 	tests := []struct {
 		name string
 		img  image.Image
@@ -44,7 +86,7 @@ func TestDecodeHeader(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			hd, err := DecodeHeader(encode(t, tc.img))
+			hd, err := d.Header(encode(t, tc.img))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,8 +100,8 @@ func TestDecodeHeader(t *testing.T) {
 	}
 	for _, bad := range [][]byte{nil, []byte("not a jpeg"), {0xff, 0xd8, 0xff}} {
 		var e *Error
-		if _, err := DecodeHeader(bad); !errors.As(err, &e) {
-			t.Errorf("DecodeHeader(%q) = %v, want *Error", bad, err)
+		if _, err := d.Header(bad); !errors.As(err, &e) {
+			t.Errorf("Header(%q) = %v, want *Error", bad, err)
 		}
 	}
 }
@@ -68,12 +110,15 @@ func TestScaledSize(t *testing.T) {
 	tests := []struct {
 		w, h, min, wantW, wantH int
 	}{
-		{500, 375, 224, 313, 235},   // 5/8
-		{500, 375, 128, 188, 141},   // 3/8
-		{2000, 1500, 224, 500, 375}, // 2/8: 1/8 would be 188 rows
+		{500, 375, 224, 500, 375},   // 1/2 would be 188 rows: full size
+		{500, 375, 128, 250, 188},   // 1/2
+		{2000, 1500, 224, 500, 375}, // 1/4: 1/8 would be 188 rows
+		{4000, 3000, 224, 500, 375}, // 1/8
 		{200, 150, 224, 200, 150},   // smaller than the target: full size
 		{448, 448, 224, 224, 224},   // exactly 1/2
-		{449, 300, 224, 337, 225},   // 6/8
+		{449, 300, 224, 449, 300},   // 3/4 would do, but has no SIMD inverse DCT
+		{40, 30, 1, 10, 8},          // 1/4: 1/8 would be under 8 pixels
+		{5, 3, 1, 5, 3},             // tiny: full size
 	}
 	for _, tc := range tests {
 		hd := Header{Width: tc.w, Height: tc.h}
@@ -83,79 +128,211 @@ func TestScaledSize(t *testing.T) {
 	}
 }
 
-func TestDecodePlanesAndToRGB(t *testing.T) {
-	src := colourImage(64, 48)
-	data := encode(t, src)
-	hd, err := DecodeHeader(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := DecodePlanes(data, hd, 64, 48, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Width != 64 || p.Height != 48 || p.HSub != 2 || p.VSub != 2 || p.Cb == nil || len(p.Buf()) < len(p.Y) {
-		t.Fatalf("planes %+v", p)
-	}
-	// Reusing the buffer gives the same planes.
-	p2, err := DecodePlanes(data, hd, 64, 48, p.Buf())
-	if err != nil || !bytes.Equal(p2.Y, p.Y) {
-		t.Fatalf("reuse: %v", err)
-	}
-	rgb := make([]byte, 64*48*3)
-	if err := p.Subsampling.ToRGB(rgb, 64, 48, p.Y, p.YStride, p.Cb, p.Cr, p.CStride); err != nil {
-		t.Fatal(err)
-	}
-	// The round trip through JPEG is close to the source.
-	var worst int
-	for y := 0; y < 48; y++ {
-		for x := 0; x < 64; x++ {
-			c := src.RGBAAt(x, y)
-			o := 3 * (y*64 + x)
-			for i, v := range []uint8{c.R, c.G, c.B} {
-				worst = max(worst, abs(int(rgb[o+i])-int(v)))
-			}
+// TestDecodeResizedSubsamplings decodes a photo-like image in every chroma subsampling, at
+// sizes that shrink, keep and enlarge it, and checks the result against the source image
+// resized the same way in floating point.
+func TestDecodeResizedSubsamplings(t *testing.T) {
+	d := newDecoder(t)
+	src := smoothImage(160, 120)
+	for _, s := range jpegtest.All() {
+		data, err := jpegtest.Encode(src, s, 98)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if worst > 12 {
-		t.Errorf("round trip differs by up to %d", worst)
-	}
-	if err := p.Subsampling.ToRGB(rgb[:10], 64, 48, p.Y, p.YStride, p.Cb, p.Cr, p.CStride); err == nil {
-		t.Error("ToRGB accepted a short destination")
-	}
-	if _, err := DecodePlanes(data, hd, 65, 48, nil); err == nil {
-		t.Error("DecodePlanes accepted a size larger than the image")
+		for _, size := range []int{64, 63, 17, 160, 200} {
+			t.Run(fmt.Sprintf("%v/%d", s, size), func(t *testing.T) {
+				got := decodeResized(t, d, data, size)
+				want := triangleResize(src, size, s == jpegtest.Gray)
+				var sum, worst float64
+				for i := range got {
+					diff := float64(got[i]) - want[i]
+					if diff < 0 {
+						diff = -diff
+					}
+					sum += diff
+					worst = max(worst, diff)
+				}
+				mean := sum / float64(len(got))
+				// JPEG at quality 98, chroma subsampling and 8-bit intermediate rows: about one
+				// level on average (measured 0.3–0.9); tiny outputs of subsampled chroma more.
+				t.Logf("mean abs diff %.2f, worst %.0f", mean, worst)
+				limit := 1.0
+				if size < 32 {
+					limit = 3
+				}
+				if mean > limit {
+					t.Errorf("mean abs diff %.2f (worst %.0f) from the source resized in floating point", mean, worst)
+				}
+			})
+		}
 	}
 }
 
-func TestDecodePlanesDamage(t *testing.T) {
+// triangleResize resizes img to size×size RGB (or its luma, repeated, for gray) with the
+// triangle filter in float64: the reference DecodeResized approximates.
+func triangleResize(img *image.RGBA, size int, gray bool) []float64 {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	weights := func(in, out int) [][2][]float64 { // per output: indices and weights
+		scale := float64(in) / float64(out)
+		support := max(scale, 1)
+		res := make([][2][]float64, out)
+		for o := range res {
+			c := (float64(o) + 0.5) * scale
+			var sum float64
+			for i := 0; i < in; i++ {
+				v := 1 - abs(float64(i)+0.5-c)/support
+				if v > 0 {
+					res[o][0] = append(res[o][0], float64(i))
+					res[o][1] = append(res[o][1], v)
+					sum += v
+				}
+			}
+			for k := range res[o][1] {
+				res[o][1][k] /= sum
+			}
+		}
+		return res
+	}
+	wx, wy := weights(w, size), weights(h, size)
+	out := make([]float64, size*size*3)
+	for oy := 0; oy < size; oy++ {
+		for ox := 0; ox < size; ox++ {
+			var px [3]float64
+			for a, iy := range wy[oy][0] {
+				for b2, ix := range wx[ox][0] {
+					c := img.RGBAAt(int(ix), int(iy))
+					wt := wy[oy][1][a] * wx[ox][1][b2]
+					if gray {
+						y := 0.299*float64(c.R) + 0.587*float64(c.G) + 0.114*float64(c.B)
+						px[0], px[1], px[2] = px[0]+wt*y, px[1]+wt*y, px[2]+wt*y
+						continue
+					}
+					px[0] += wt * float64(c.R)
+					px[1] += wt * float64(c.G)
+					px[2] += wt * float64(c.B)
+				}
+			}
+			copy(out[3*(oy*size+ox):], px[:])
+		}
+	}
+	return out
+}
+
+// TestSSE2MatchesScalar requires the SSE2 resampler and the portable loops to give the same
+// bytes: every subsampling, odd, tiny and wide images (many taps), and real photos.
+func TestSSE2MatchesScalar(t *testing.T) {
+	type input struct {
+		name string
+		data []byte
+	}
+	var inputs []input
+	for _, s := range jpegtest.All() {
+		for _, sz := range [][2]int{{301, 199}, {5, 3}, {2000, 150}, {97, 1024}} {
+			data, err := jpegtest.Encode(colourImage(sz[0], sz[1]), s, 90)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs = append(inputs, input{fmt.Sprintf("%v %dx%d", s, sz[0], sz[1]), data})
+		}
+	}
+	photos := testPhotos(t, 50)
+	for _, p := range photos {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, input{filepath.Base(p), data})
+	}
+	simd, scalar := newDecoder(t), newDecoder(t)
+	scalar.setScalar(true)
+	for _, in := range inputs {
+		for _, size := range []int{224, 128, 63, 16, 1} {
+			a, b := decodeResized(t, simd, in.data, size), decodeResized(t, scalar, in.data, size)
+			if !bytes.Equal(a, b) {
+				t.Errorf("%s at %d: SSE2 and scalar results differ", in.name, size)
+			}
+		}
+	}
+}
+
+// TestDecoderReuse checks that a decoder's recycled memory and cached filter taps do not leak
+// from one image into the next: one decoder, images of changing sizes, against fresh decoders.
+func TestDecoderReuse(t *testing.T) {
+	reused := newDecoder(t)
+	photos := testPhotos(t, 200)
+	for i, p := range photos {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := []int{224, 128, 224, 31}[i%4]
+		if !bytes.Equal(decodeResized(t, reused, data, size), decodeResized(t, newDecoder(t), data, size)) {
+			t.Errorf("%s at %d: a reused decoder gives other bytes than a new one", p, size)
+		}
+	}
+}
+
+func TestDecodeResizedErrors(t *testing.T) {
+	d := newDecoder(t)
 	data := encode(t, colourImage(256, 256))
-	hd, err := DecodeHeader(data)
+	hd, err := d.Header(data)
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := make([]byte, 64*64*3)
 	var e *Error
-	_, err = DecodePlanes(data[:len(data)/2], hd, 256, 256, nil)
-	if !errors.As(err, &e) || !e.Warning {
-		t.Fatalf("truncated JPEG: %v, want a warning *Error", err)
+	if err := d.DecodeResized(data[:len(data)/2], hd, 256, 256, 64, out); !errors.As(err, &e) || !e.Warning {
+		t.Errorf("truncated JPEG: %v, want a warning *Error", err)
+	}
+	if err := d.DecodeResized(data, hd, 257, 256, 64, out); err == nil {
+		t.Error("accepted a scaled size larger than the image")
+	}
+	if err := d.DecodeResized(data, hd, 256, 256, 65, out); err == nil {
+		t.Error("accepted a destination too small for the output")
+	}
+	// The decoder still works after failures.
+	if err := d.DecodeResized(data, hd, 256, 256, 64, out); err != nil {
+		t.Errorf("after failures: %v", err)
 	}
 	cmyk, err := os.ReadFile(filepath.Join(testenv.SharedData(t), "bad-inputs", "cmyk.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	chd, err := DecodeHeader(cmyk)
+	chd, err := d.Header(cmyk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if chd.Planar() || (chd.Colorspace != CMYK && chd.Colorspace != YCCK) {
 		t.Errorf("cmyk.jpg: colour space %d, planar %v", chd.Colorspace, chd.Planar())
 	}
-	if _, err := DecodePlanes(cmyk, chd, chd.Width, chd.Height, nil); err == nil {
-		t.Error("DecodePlanes decoded a CMYK JPEG to YCbCr planes")
+	if err := d.DecodeResized(cmyk, chd, chd.Width, chd.Height, 64, out); err == nil {
+		t.Error("decoded a CMYK JPEG through YCbCr planes")
 	}
 }
 
-func abs(v int) int {
+// testPhotos returns about n photos of the dev set, spread over both classes.
+func testPhotos(t *testing.T, n int) []string {
+	t.Helper()
+	dev := filepath.Join(testenv.SharedData(t), "petimages-dev")
+	var all []string
+	for _, c := range []string{"Cat", "Dog"} {
+		m, err := filepath.Glob(filepath.Join(dev, c, "*.jpg"))
+		if err != nil || len(m) == 0 {
+			t.Fatalf("no photos in %s/%s: %v", dev, c, err)
+		}
+		all = append(all, m...)
+	}
+	sort.Strings(all)
+	step := max(len(all)/n, 1)
+	var picked []string
+	for i := 0; i < len(all); i += step {
+		picked = append(picked, all[i])
+	}
+	return picked
+}
+
+func abs(v float64) float64 {
 	if v < 0 {
 		return -v
 	}
