@@ -264,11 +264,7 @@ func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32,
 			probs.MustDrop()
 			sum := a.MustAdd(b, true)
 			b.MustDrop()
-			// Keep the scalar referenced until the call returns: gotch frees a *Scalar's C
-			// memory from a GC finalizer, which may otherwise run while libtorch reads it.
-			two := ts.FloatScalar(2)
-			p = sum.MustDivScalar(two, true)
-			two.MustDrop()
+			WithFloatScalar(2, func(two *ts.Scalar) { p = sum.MustDivScalar(two, true) })
 		} else {
 			p = n.Forward(in, false).MustSoftmax(-1, gotch.Float, true)
 		}

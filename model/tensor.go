@@ -2,12 +2,24 @@ package model
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 )
+
+// WithFloatScalar runs fn with a libtorch scalar holding v, and keeps the scalar alive until fn
+// returns. gotch frees a Scalar's C memory from a GC finalizer (its Drop does nothing), and a
+// Go value nothing uses after a cgo call has started may be finalized during that call: the
+// scalar would be freed while libtorch reads it (seen once in the e2e load test as
+// "s.isIntegral(false) INTERNAL ASSERT FAILED" in DivScalar).
+func WithFloatScalar(v float64, fn func(*ts.Scalar)) {
+	s := ts.FloatScalar(v)
+	fn(s)
+	runtime.KeepAlive(s)
+}
 
 // Float32Tensor copies x into a new CPU float32 tensor of the given shape with one memcpy.
 // (gotch's NewTensorFromData walks the slice through reflection and encoding/binary, which

@@ -58,13 +58,13 @@ func (e *ema) copyFrom() {
 // so that the average does not remember the random initialisation.
 func (e *ema) update(step int) {
 	d := min(e.decay, float64(1+step)/float64(10+step))
-	w := ts.FloatScalar(1 - d)
-	model.NoGrad(func() {
-		for i := range e.pairs {
-			e.pairs[i][0].MustLerp_(&e.pairs[i][1], w)
-		}
+	model.WithFloatScalar(1-d, func(w *ts.Scalar) {
+		model.NoGrad(func() {
+			for i := range e.pairs {
+				e.pairs[i][0].MustLerp_(&e.pairs[i][1], w)
+			}
+		})
 	})
-	w.MustDrop()
 }
 
 func (e *ema) close() { e.net.Close() }

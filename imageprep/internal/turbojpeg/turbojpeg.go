@@ -62,8 +62,9 @@ func (e *Error) Error() string {
 
 // Decoder decodes and resizes JPEGs. It holds a TurboJPEG handle and working memory that
 // grow to the largest image seen and are reused; a Decoder is not safe for concurrent use
-// (keep one per goroutine, or in a sync.Pool). Its C memory is freed by Close, or when the
-// Decoder becomes unreachable.
+// (keep one per goroutine, or in a sync.Pool). Its C memory is freed by Close, or by a
+// cleanup when the Decoder becomes unreachable; every method keeps d alive (runtime.KeepAlive)
+// until its C call returns.
 type Decoder struct {
 	c       *C.cd_decoder
 	cleanup runtime.Cleanup
@@ -96,19 +97,23 @@ func (d *Decoder) setScalar(on bool) {
 		v = 1
 	}
 	C.cd_set_scalar(d.c, v)
+	runtime.KeepAlive(d)
 }
 
+// err is the *Error for the failure code rc of the last call.
 func (d *Decoder) err(rc C.int) error {
 	return &Error{Msg: C.GoString(C.cd_message(d.c)), Warning: rc == C.CD_WARNING}
 }
 
 // Header reads the dimensions, colour space and chroma subsampling from a JPEG's header.
 func (d *Decoder) Header(jpeg []byte) (Header, error) {
+	defer runtime.KeepAlive(d) // the cleanup must not free d.c during the C call
 	if len(jpeg) == 0 {
 		return Header{}, &Error{Msg: "empty input"}
 	}
 	var w, h, subsamp, cs C.int
-	if rc := C.cd_header(d.c, (*C.uchar)(unsafe.Pointer(&jpeg[0])), C.ulong(len(jpeg)), &w, &h, &subsamp, &cs); rc != C.CD_OK {
+	rc := C.cd_header(d.c, (*C.uchar)(unsafe.Pointer(&jpeg[0])), C.ulong(len(jpeg)), &w, &h, &subsamp, &cs)
+	if rc != C.CD_OK {
 		return Header{}, d.err(rc)
 	}
 	if w <= 0 || h <= 0 {
@@ -125,6 +130,7 @@ func (d *Decoder) Header(jpeg []byte) (Header, error) {
 // dst. A damaged file libjpeg-turbo decoded past gives an *Error with Warning set (dst then
 // holds what it decoded).
 func (d *Decoder) DecodeResized(jpeg []byte, hd Header, w, h, size int, dst []byte) error {
+	defer runtime.KeepAlive(d) // the cleanup must not free d.c during the C call
 	if len(jpeg) == 0 {
 		return &Error{Msg: "empty input"}
 	}
