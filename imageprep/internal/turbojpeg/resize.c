@@ -136,7 +136,7 @@ int cd_header(cd_decoder *d, const unsigned char *jpeg, unsigned long len, int *
 // sum to exactly 1 << PREC.
 static int make_taps(cd_decoder *d, taps *t, int in, double extent, int out, int chunk) {
 	if (t->n > 0 && t->in == in && t->extent == extent && t->out == out && t->chunk == chunk) {
-		return 0; // photos come in a handful of sizes
+		return 0; // the second chroma plane, and consecutive photos of one size
 	}
 	t->n = 0;
 	double scale = extent / out;

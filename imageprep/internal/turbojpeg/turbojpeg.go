@@ -127,8 +127,8 @@ func (d *Decoder) Header(jpeg []byte) (Header, error) {
 
 // DecodeResized decodes jpeg, whose header is hd, at the DCT-scaled size w×h (from
 // hd.ScaledSize), resizes it to size×size and writes size*size*3 packed RGB bytes (HWC) to
-// dst. A damaged file libjpeg-turbo decoded past gives an *Error with Warning set (dst then
-// holds what it decoded).
+// dst. A damaged file libjpeg-turbo decoded past gives an *Error with Warning set, and dst is
+// not written (callers decide with the standard decoder).
 func (d *Decoder) DecodeResized(jpeg []byte, hd Header, w, h, size int, dst []byte) error {
 	defer runtime.KeepAlive(d) // the cleanup must not free d.c during the C call
 	if len(jpeg) == 0 {
