@@ -75,7 +75,9 @@ void cd_free(cd_decoder *d) {
 	if (d == NULL) {
 		return;
 	}
-	tjDestroy(d->tj);
+	if (d->tj != NULL) {
+		tjDestroy(d->tj);
+	}
 	free(d->planes);
 	free(d->small);
 	free(d->mid);
@@ -115,12 +117,35 @@ static int fail(cd_decoder *d, int rc, const char *msg) {
 	return rc;
 }
 
+// tj_fail records the failure of the last TurboJPEG call and replaces the handle with a new
+// one: a handle that has reported a failure is never used again. TurboJPEG 2.1's
+// tjDecompressHeader3 returns from a fatal error (a header that ends early, as in a truncated
+// file) without aborting the decompressor, so the handle stays in the middle of a header; the
+// next tjDecompressHeader3 on it then reads the stale marker state, reports success and leaves
+// the size unset (0x0), and the caller would send a good photo down another decoding path.
+// Other calls abort on failure, but a new handle costs a few microseconds, only on failures,
+// and leaves nothing to reason about.
 static int tj_fail(cd_decoder *d) {
 	int rc = tjGetErrorCode(d->tj) == TJERR_WARNING ? CD_WARNING : CD_ERROR;
-	return fail(d, rc, tjGetErrorStr2(d->tj));
+	fail(d, rc, tjGetErrorStr2(d->tj));
+	tjDestroy(d->tj);
+	d->tj = tjInitDecompress(); // NULL when out of memory: the next call retries (have_tj)
+	return rc;
+}
+
+// have_tj makes sure d has a TurboJPEG handle (tj_fail may have failed to replace it).
+static int have_tj(cd_decoder *d) {
+	if (d->tj == NULL && (d->tj = tjInitDecompress()) == NULL) {
+		return fail(d, CD_NOMEM, "cannot create a TurboJPEG handle (out of memory)");
+	}
+	return CD_OK;
 }
 
 int cd_header(cd_decoder *d, const unsigned char *jpeg, unsigned long len, int *w, int *h, int *subsamp, int *cs) {
+	int rc = have_tj(d);
+	if (rc != CD_OK) {
+		return rc;
+	}
 	if (tjDecompressHeader3(d->tj, jpeg, len, w, h, subsamp, cs) != 0) {
 		tj_fail(d);
 		return CD_ERROR;
@@ -382,6 +407,9 @@ static int resize_plane(cd_decoder *d, int chroma, uint8_t *dst, int dw, int dh,
 
 int cd_decode_resized(cd_decoder *d, const unsigned char *jpeg, unsigned long len, int sw, int sh, int size, unsigned char *dst) {
 	int w, h, subsamp, cs;
+	if (have_tj(d) != CD_OK) {
+		return CD_NOMEM;
+	}
 	if (tjDecompressHeader3(d->tj, jpeg, len, &w, &h, &subsamp, &cs) != 0) {
 		return tj_fail(d);
 	}

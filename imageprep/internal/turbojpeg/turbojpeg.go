@@ -61,7 +61,8 @@ func (e *Error) Error() string {
 }
 
 // Decoder decodes and resizes JPEGs. It holds a TurboJPEG handle and working memory that
-// grow to the largest image seen and are reused; a Decoder is not safe for concurrent use
+// grow to the largest image seen and are reused (a call that fails replaces the handle, so a
+// damaged file cannot change how the next one decodes); a Decoder is not safe for concurrent use
 // (keep one per goroutine, or in a sync.Pool). Its C memory is freed by Close, or by a
 // cleanup when the Decoder becomes unreachable; every method keeps d alive (runtime.KeepAlive)
 // until its C call returns.

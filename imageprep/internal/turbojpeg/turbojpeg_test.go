@@ -311,6 +311,56 @@ func TestDecodeResizedErrors(t *testing.T) {
 	}
 }
 
+// TestDecoderAfterFailure checks that a failure leaves nothing behind in a Decoder: after
+// reading a broken or unusual file, the header and pixels of a good one are what a new Decoder
+// gives. TurboJPEG 2.1 leaves a handle in the middle of a header after a fatal header error
+// (truncated.jpg, or any file cut inside its header); the next header read on that handle then
+// "succeeds" with a 0x0 size, which sent the next photo down the standard-library path.
+func TestDecoderAfterFailure(t *testing.T) {
+	bad := filepath.Join(testenv.SharedData(t), "bad-inputs")
+	dirty := map[string][]byte{"garbage after SOI": {0xff, 0xd8, 0xff, 0x00, 0x01}}
+	for _, name := range []string{"truncated.jpg", "cmyk.jpg", "grayscale.jpg", "fake.jpg", "alpha.png"} {
+		data, err := os.ReadFile(filepath.Join(bad, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirty[name] = data
+	}
+	full := encode(t, colourImage(70, 50))
+	for _, n := range []int{2, 20, 100, 200, 400, 600, len(full) / 2} { // cut in the header, in the scan
+		dirty[fmt.Sprintf("cut at %d", n)] = full[:n]
+	}
+	const size = 24
+	for _, s := range jpegtest.All() {
+		img := smoothImage(61, 43)
+		good, err := jpegtest.Encode(img, s, 90)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := newDecoder(t)
+		wantHd, err := fresh.Header(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := decodeResized(t, fresh, good, size)
+		for name, data := range dirty {
+			d := newDecoder(t)
+			if hd, err := d.Header(data); err == nil && hd.Planar() {
+				w, h := hd.ScaledSize(size, size)
+				_ = d.DecodeResized(data, hd, w, h, size, make([]byte, size*size*3)) // may fail
+			}
+			hd, err := d.Header(good)
+			if err != nil || hd != wantHd {
+				t.Errorf("%v after %s: header %+v, %v; a new decoder reads %+v", s, name, hd, err, wantHd)
+				continue
+			}
+			if got := decodeResized(t, d, good, size); !bytes.Equal(got, want) {
+				t.Errorf("%v after %s: other pixels than a new decoder gives", s, name)
+			}
+		}
+	}
+}
+
 // testPhotos returns about n photos of the dev set, spread over both classes.
 func testPhotos(t *testing.T, n int) []string {
 	t.Helper()
