@@ -109,6 +109,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Limit > 0 && o.Limit < trainDS.N {
 		trainDS = subset(trainDS, o.Limit, p.Seed)
 	}
+	// The drift reference of the images trained on; computed first so that a missing source
+	// photo fails the run before the epochs, not after.
+	profile, err := ReferenceProfile(o.DataDir, prep, trainDS)
+	if err != nil {
+		return nil, err
+	}
 
 	// libtorch keeps grad mode per OS thread: run the whole loop on one.
 	runtime.LockOSThread()
@@ -227,6 +233,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, err
 	}
 	track(ctx, o.Log, "metrics", o.Tracker.LogMetrics(ctx, int64(p.Epochs), info.Metrics))
+	valProbs, _, err := predictSplit(ctx, evalNet, splits["val"], p.Spec(), p.BatchSize, p.workers(), p.TTA, len(prep.Classes))
+	if err != nil {
+		return res, err
+	}
+	profile.Predictions = predictionProfile("val", prep.Classes, valProbs)
+	if err := writeProfile(o.OutDir, profile); err != nil {
+		return res, err
+	}
 	if err := writeOutputs(o.OutDir, o.DataDir, res); err != nil {
 		return res, err
 	}
@@ -280,14 +294,22 @@ func trainStep(net *model.Network, opt *nn.Optimizer, b batch, p Params) (float6
 
 // evaluateNet predicts a whole split (no augmentation) and evaluates the predictions.
 func evaluateNet(ctx context.Context, net *model.Network, ds *imageprep.Dataset, spec imageprep.Spec, batchSize, workers int, tta bool, classes []string) (Evaluation, error) {
+	probs, labels, err := predictSplit(ctx, net, ds, spec, batchSize, workers, tta, len(classes))
+	if err != nil {
+		return Evaluation{}, err
+	}
+	return Evaluate(classes, labels, probs)
+}
+
+// predictSplit returns the class probabilities (k per image) and labels of a whole split.
+func predictSplit(ctx context.Context, net *model.Network, ds *imageprep.Dataset, spec imageprep.Spec, batchSize, workers int, tta bool, k int) ([][]float32, []int, error) {
 	var probs [][]float32
 	var labels []int
 	batches, errc := evalBatches(ctx, ds, spec, batchSize, workers)
-	k := len(classes)
 	for b := range batches {
 		out, err := net.Probabilities(b.x, b.n, spec.Size, tta)
 		if err != nil {
-			return Evaluation{}, err
+			return nil, nil, err
 		}
 		for i := 0; i < b.n; i++ {
 			probs = append(probs, out[i*k:(i+1)*k])
@@ -295,9 +317,9 @@ func evaluateNet(ctx context.Context, net *model.Network, ds *imageprep.Dataset,
 		}
 	}
 	if err := <-errc; err != nil {
-		return Evaluation{}, err
+		return nil, nil, err
 	}
-	return Evaluate(classes, labels, probs)
+	return probs, labels, nil
 }
 
 // schedule is a linear warm-up followed by cosine decay to 1% of the peak.

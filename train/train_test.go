@@ -7,9 +7,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/catdog-mlops/catdog/drift"
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/internal/testenv"
 	"github.com/catdog-mlops/catdog/model"
@@ -132,6 +134,7 @@ func TestRunLearnsAndSaves(t *testing.T) {
 			t.Errorf("output %s missing or empty: %v", f, err)
 		}
 	}
+	checkProfile(t, out, data)
 	if rec.params["input_size"] != "64" || rec.params["dataset_manifest_md5"] == "" {
 		t.Errorf("tracked params incomplete: %v", rec.params)
 	}
@@ -207,5 +210,54 @@ func TestRunCancelled(t *testing.T) {
 	_, err := Run(ctx, Options{Params: tinyParams(), DataDir: data, OutDir: t.TempDir()})
 	if err == nil || ctx.Err() == nil {
 		t.Fatalf("Run on a cancelled context returned %v", err)
+	}
+}
+
+// checkProfile reads the drift profile of a model directory: one row per training image, the
+// features serving computes from the original photo, and the validation predictions.
+func checkProfile(t *testing.T, modelDir, data string) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(modelDir, drift.ProfileFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	prof, err := drift.DecodeProfile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, err := imageprep.LoadSplit(data, "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, _ := imageprep.LoadSplit(data, "val")
+	prep, _ := imageprep.ReadPrepared(data)
+	tab := prof.Table()
+	if prof.Rows != train.N || prof.InputSize != 64 || strings.Join(tab.Names, ",") != strings.Join(imageprep.FeatureNames(), ",") {
+		t.Fatalf("profile: %d rows (train %d), input %d, features %v", prof.Rows, train.N, prof.InputSize, tab.Names)
+	}
+	for _, i := range []int{0, train.N - 1} {
+		b, err := os.ReadFile(filepath.Join(prep.Source, train.Paths[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := imageprep.FileFeatures(b, 64, imageprep.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for c, name := range tab.Names {
+			if tab.Columns[c][i] != want[c] {
+				t.Errorf("profile row %d (%s) %s = %v, serving path computes %v", i, train.Paths[i], name, tab.Columns[c][i], want[c])
+			}
+		}
+	}
+	pp := prof.Predictions
+	if pp == nil || pp.Rows != val.N || len(pp.Confidence) != val.N || math.Abs(pp.ClassShare["cat"]+pp.ClassShare["dog"]-1) > 1e-9 {
+		t.Fatalf("prediction profile %+v (val %d images)", pp, val.N)
+	}
+	for _, c := range pp.Confidence {
+		if c < 0.5 || c > 1 {
+			t.Errorf("confidence %v outside [0.5, 1]", c)
+		}
 	}
 }
