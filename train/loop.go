@@ -357,6 +357,9 @@ func writeOutputs(dir, dataDir string, res *Result) error {
 	if err := PlotCurves(filepath.Join(dir, "learning_curves.png"), res.Epochs); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(dir, CurvesFile), CurvesCSV(res.Epochs), 0o644); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
 	src, err := os.ReadFile(filepath.Join(dataDir, "manifest.csv"))
 	if err != nil {
 		return fmt.Errorf("train: copy manifest: %w", err)

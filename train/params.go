@@ -80,12 +80,42 @@ func ReadParams(path string) (Params, error) {
 	if err != nil {
 		return p, fmt.Errorf("train: params: %w", err)
 	}
+	b, err = withoutSections(b, "data", "promote")
+	if err != nil {
+		return p, fmt.Errorf("train: params %s: %w", path, err)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&p); err != nil && !errors.Is(err, io.EOF) {
 		return p, fmt.Errorf("train: params %s: %w", path, err)
 	}
 	return p, p.Validate()
+}
+
+// withoutSections returns the YAML document b without the given top-level keys. ReadParams
+// drops the sections of params.yaml that belong to other stages of the pipeline (data: the
+// photos' location, promote: the champion gate) and rejects any other unknown key.
+func withoutSections(b []byte, keys ...string) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return b, nil
+	}
+	m := doc.Content[0]
+	var kept []*yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		skip := false
+		for _, k := range keys {
+			skip = skip || m.Content[i].Value == k
+		}
+		if !skip {
+			kept = append(kept, m.Content[i], m.Content[i+1])
+		}
+	}
+	m.Content = kept
+	return yaml.Marshal(&doc)
 }
 
 // Validate reports the first invalid parameter.

@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"image/color"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -120,3 +122,20 @@ func PlotCurves(path string, epochs []EpochStats) error {
 	acc.Draw(canvases[0][1])
 	return savePNG(path, img)
 }
+
+// CurvesFile is the per-epoch training curves as CSV, written beside learning_curves.png so
+// that `dvc plots show` (and any spreadsheet) can draw them from data.
+const CurvesFile = "learning_curves.csv"
+
+// CurvesCSV returns the per-epoch figures as CSV: epoch, losses, accuracies, learning rate.
+func CurvesCSV(epochs []EpochStats) []byte {
+	var b strings.Builder
+	b.WriteString("epoch,train_loss,val_loss,train_accuracy,val_accuracy,lr\n")
+	for _, e := range epochs {
+		fmt.Fprintf(&b, "%d,%s,%s,%s,%s,%s\n", e.Epoch, csvFloat(e.TrainLoss), csvFloat(e.ValLoss),
+			csvFloat(e.TrainAcc), csvFloat(e.ValAcc), csvFloat(e.LR))
+	}
+	return []byte(b.String())
+}
+
+func csvFloat(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }

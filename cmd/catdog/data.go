@@ -8,3 +8,6 @@ import (
 
 // dataCommand is `catdog data ...`: DVC-compatible data versioning (dvcfmt/datacli).
 func dataCommand() *cli.Command { return datacli.Command() }
+
+// reproCommand is `catdog repro`: run the stale stages of dvc.yaml (dvcfmt/datacli).
+func reproCommand() *cli.Command { return datacli.ReproCommand() }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -27,6 +28,7 @@ func evaluateCommand() *cli.Command {
 			&cli.StringFlag{Name: "data", Required: true, Usage: "labelled photo folder, or a prepared folder", EnvVars: []string{"CATDOG_EVAL_DATA"}},
 			&cli.StringFlag{Name: "split", Value: "test", Usage: "split of a prepared folder"},
 			&cli.StringFlag{Name: "json", Usage: "also write the evaluation as JSON to this file ('-' = stdout only JSON)"},
+			&cli.StringFlag{Name: "metrics", Usage: "also write accuracy, loss and per-class precision/recall/F1 as a flat JSON file for `dvc metrics`"},
 			&cli.IntFlag{Name: "batch-size", Value: 32, Usage: "images per forward pass"},
 			&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0 = one per core)", EnvVars: []string{"CATDOG_THREADS"}},
 		},
@@ -64,5 +66,29 @@ func runEvaluate(c *cli.Context) error {
 			return fmt.Errorf("catdog evaluate: %w", err)
 		}
 	}
+	if out := c.String("metrics"); out != "" {
+		if err := writeDVCMetrics(out, res.Evaluation); err != nil {
+			return fmt.Errorf("catdog evaluate: %w", err)
+		}
+	}
 	return res.Evaluation.WriteTable(c.App.Writer)
+}
+
+// writeDVCMetrics writes e as the nested-mapping JSON `dvc metrics show` tabulates:
+// accuracy, loss, n and one {precision, recall, f1, support} object per class.
+func writeDVCMetrics(path string, e train.Evaluation) error {
+	m := map[string]any{"accuracy": e.Accuracy, "loss": e.Loss, "n": e.N}
+	for _, pc := range e.PerClass {
+		m[pc.Class] = map[string]any{"precision": pc.Precision, "recall": pc.Recall, "f1": pc.F1, "support": pc.Support}
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

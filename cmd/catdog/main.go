@@ -44,6 +44,7 @@ func commands() []*cli.Command {
 		// one line per command file; keep sorted by workflow order
 		dataCommand(),
 		prepareCommand(),
+		reproCommand(),
 		trainCommand(),
 		evaluateCommand(),
 		predictCommand(),

@@ -87,42 +87,16 @@ func (r *Repo) addOne(ctx context.Context, path string, st *state) (AddResult, e
 		p := prev.Outs[0]
 		out.Desc, out.Type, out.Cache, out.Persist, out.Remote, out.Push = p.Desc, p.Type, p.Cache, p.Persist, p.Remote, p.Push
 	}
-	if fi.IsDir() {
-		files, err := r.walkTree(ctx, abs)
-		if err != nil {
-			return AddResult{}, err
-		}
-		oids, err := r.hashFiles(ctx, files, false, hashToCache, st, "Adding "+rel)
-		if err != nil {
-			return AddResult{}, err
-		}
-		entries := make([]dvcfmt.DirEntry, len(files))
-		for i, f := range files {
-			entries[i] = dvcfmt.DirEntry{MD5: oids[i], RelPath: f.rel}
-			out.Size += f.fi.Size()
-		}
-		body := dvcfmt.EncodeDir(entries)
-		out.MD5 = dvcfmt.DirOID(body)
-		out.NFiles = int64(len(files))
-		if err := r.Cache.Put(ctx, out.MD5, false, strings.NewReader(string(body))); err != nil {
-			return AddResult{}, err
-		}
-		if len(files) == 0 {
-			r.o.logf("WARNING: '%s' is empty.", rel)
-		}
-		if err := r.relinkAfterAdd(files, oids, st); err != nil {
-			return AddResult{}, err
-		}
-	} else {
-		f := wsFile{rel: filepath.Base(abs), abs: abs, fi: fi}
-		oids, err := r.hashFiles(ctx, []wsFile{f}, false, hashToCache, st, "Adding "+rel)
-		if err != nil {
-			return AddResult{}, err
-		}
-		out.MD5, out.Size, out.IsExec = oids[0], fi.Size(), fi.Mode().Perm()&0o111 != 0
-		if err := r.relinkAfterAdd([]wsFile{f}, oids, st); err != nil {
-			return AddResult{}, err
-		}
+	h, err := r.hashPath(ctx, abs, fi, hashToCache, st, "Adding "+rel)
+	if err != nil {
+		return AddResult{}, err
+	}
+	out.MD5, out.Size, out.NFiles, out.IsExec = h.md5, h.size, h.nfiles, h.isExec
+	if fi.IsDir() && len(h.files) == 0 {
+		r.o.logf("WARNING: '%s' is empty.", rel)
+	}
+	if err := r.relinkAfterAdd(h.files, h.oids, st); err != nil {
+		return AddResult{}, err
 	}
 	file := &dvcfmt.DVCFile{Outs: []dvcfmt.Out{out}}
 	if prev != nil {
@@ -137,6 +111,50 @@ func (r *Repo) addOne(ctx context.Context, path string, st *state) (AddResult, e
 		}
 	}
 	return AddResult{DVCFile: dvcPath, Out: out}, nil
+}
+
+// hashed is what hashing a workspace file or directory gave.
+type hashed struct {
+	md5          string // file md5, or the .dir oid
+	size, nfiles int64  // nfiles: directories only
+	isExec       bool   // files only
+	files        []wsFile
+	oids         []string
+}
+
+// hashPath hashes a file or a directory (fi is its Stat) as dvc does; with hashToCache its
+// objects, a directory's .dir object included, are made sure to be in the cache.
+func (r *Repo) hashPath(ctx context.Context, abs string, fi fs.FileInfo, mode hashMode, st *state, desc string) (hashed, error) {
+	if !fi.IsDir() {
+		f := wsFile{rel: filepath.Base(abs), abs: abs, fi: fi}
+		oids, err := r.hashFiles(ctx, []wsFile{f}, false, mode, st, desc)
+		if err != nil {
+			return hashed{}, err
+		}
+		return hashed{md5: oids[0], size: fi.Size(), isExec: fi.Mode().Perm()&0o111 != 0, files: []wsFile{f}, oids: oids}, nil
+	}
+	files, err := r.walkTree(ctx, abs)
+	if err != nil {
+		return hashed{}, err
+	}
+	oids, err := r.hashFiles(ctx, files, false, mode, st, desc)
+	if err != nil {
+		return hashed{}, err
+	}
+	h := hashed{nfiles: int64(len(files)), files: files, oids: oids}
+	entries := make([]dvcfmt.DirEntry, len(files))
+	for i, f := range files {
+		entries[i] = dvcfmt.DirEntry{MD5: oids[i], RelPath: f.rel}
+		h.size += f.fi.Size()
+	}
+	body := dvcfmt.EncodeDir(entries)
+	h.md5 = dvcfmt.DirOID(body)
+	if mode == hashToCache {
+		if err := r.Cache.Put(ctx, h.md5, false, strings.NewReader(string(body))); err != nil {
+			return hashed{}, err
+		}
+	}
+	return h, nil
 }
 
 func addToGitignore(dir, name string) error {

@@ -344,3 +344,19 @@ func (s *state) save() error {
 	}
 	return os.Rename(tmp.Name(), s.path)
 }
+
+// forgetTree drops the entries of abs and of every path below it.
+func (s *state) forgetTree(abs string) {
+	if s == nil {
+		return
+	}
+	prefix := abs + string(filepath.Separator)
+	s.mu.Lock()
+	for p := range s.m {
+		if p == abs || strings.HasPrefix(p, prefix) {
+			delete(s.m, p)
+			s.dirty = true
+		}
+	}
+	s.mu.Unlock()
+}
