@@ -122,7 +122,7 @@ run: build venv data-version ## the main job: version data -> prepare -> train (
 	  $(CATDOG) train --params $(PARAMS) --data $(PREPARED) --out $(MODEL_DIR) --dvc-file $(PIPELINE_DIR)/petimages.dvc
 	$(CATDOG) evaluate --model $(MODEL_DIR) --data $(PREPARED) --split test --json $(MODEL_DIR)/evaluation.json
 	@echo "model: $(MODEL_DIR)/  plots: $(MODEL_DIR)/confusion_matrix.png $(MODEL_DIR)/learning_curves.png"
-	@if [ -z "$${MLFLOW_TRACKING_URI:-}" ]; then echo "MLflow UI: $$(cat .mlflow/uri)"; fi
+	@MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-$$(cat .mlflow/uri)}" $(CATDOG) mlflow links
 
 ## ---- quality -------------------------------------------------------------------
 

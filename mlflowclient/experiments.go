@@ -148,3 +148,27 @@ func trunc(s string) string {
 	}
 	return s
 }
+
+// SetExperimentTag sets a tag on an experiment.
+func (c *Client) SetExperimentTag(ctx context.Context, experimentID, key, value string) error {
+	if err := ValidateKey("tag", key); err != nil {
+		return err
+	}
+	return c.do(ctx, request{method: http.MethodPost, path: api("/experiments/set-experiment-tag"),
+		body: map[string]any{"experiment_id": experimentID, "key": key, "value": value}, idempotent: true})
+}
+
+// EnsureExperimentTags sets the tags exp lacks (a tag it already has, whatever its value, is
+// left alone) and records them in exp.Tags.
+func (c *Client) EnsureExperimentTags(ctx context.Context, exp *Experiment, tags []Tag) error {
+	for _, t := range tags {
+		if _, ok := exp.Tag(t.Key); ok {
+			continue
+		}
+		if err := c.SetExperimentTag(ctx, exp.ID, t.Key, t.Value); err != nil {
+			return fmt.Errorf("mlflow: experiment %q: %w", exp.Name, err)
+		}
+		exp.Tags = append(exp.Tags, t)
+	}
+	return nil
+}

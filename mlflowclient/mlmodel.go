@@ -14,6 +14,7 @@ type MLmodel struct {
 	ArtifactPath   string                    `yaml:"artifact_path,omitempty"`
 	Flavors        map[string]map[string]any `yaml:"flavors"`
 	MLflowVersion  string                    `yaml:"mlflow_version,omitempty"`
+	ModelID        string                    `yaml:"model_id,omitempty"` // the LoggedModel (MLflow 3)
 	ModelSizeBytes int64                     `yaml:"model_size_bytes,omitempty"`
 	ModelUUID      string                    `yaml:"model_uuid"`
 	RunID          string                    `yaml:"run_id,omitempty"`

@@ -62,6 +62,11 @@ type Metric struct {
 	Value     Float  `json:"value"`
 	Timestamp int64  `json:"timestamp"`
 	Step      int64  `json:"step"`
+	// ModelID links the point to an MLflow 3 LoggedModel (its metrics in the Models tab);
+	// DatasetName and DatasetDigest say which dataset it was measured on. All optional.
+	ModelID       string `json:"model_id,omitempty"`
+	DatasetName   string `json:"dataset_name,omitempty"`
+	DatasetDigest string `json:"dataset_digest,omitempty"`
 }
 
 // Param is a run parameter.
@@ -85,6 +90,16 @@ type Experiment struct {
 	LastUpdateTime   int64  `json:"last_update_time"`
 	CreationTime     int64  `json:"creation_time"`
 	Tags             []Tag  `json:"tags"`
+}
+
+// Tag returns the value of the experiment's tag key and whether it is set.
+func (e *Experiment) Tag(key string) (string, bool) {
+	for _, t := range e.Tags {
+		if t.Key == key {
+			return t.Value, true
+		}
+	}
+	return "", false
 }
 
 // Run statuses.
@@ -116,10 +131,12 @@ type RunData struct {
 	Tags    []Tag    `json:"tags"`
 }
 
-// Run mirrors the server's Run message (inputs/outputs are not decoded).
+// Run mirrors the server's Run message.
 type Run struct {
-	Info RunInfo `json:"info"`
-	Data RunData `json:"data"`
+	Info    RunInfo    `json:"info"`
+	Data    RunData    `json:"data"`
+	Inputs  RunInputs  `json:"inputs"`
+	Outputs RunOutputs `json:"outputs"`
 }
 
 // Param returns the value of param key and whether it is set.

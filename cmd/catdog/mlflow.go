@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/catdog-mlops/catdog/mlflowclient"
 	"github.com/catdog-mlops/catdog/mlflowclient/journal"
 )
 
@@ -14,7 +15,7 @@ func mlflowCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "mlflow",
 		Usage: "MLflow tracking helpers",
-		Subcommands: []*cli.Command{{
+		Subcommands: []*cli.Command{mlflowLinksCommand(), {
 			Name:  "sync",
 			Usage: "replay runs spooled while the tracking server was unreachable (in order, idempotently)",
 			Flags: []cli.Flag{trackingURIFlag(), journalFlag()},
@@ -57,5 +58,37 @@ func mlflowCommand() *cli.Command {
 				return nil
 			},
 		}},
+	}
+}
+
+// mlflowLinksCommand is `catdog mlflow links`: the UI addresses of an experiment's runs and of
+// its latest run (what `make run` prints at the end).
+func mlflowLinksCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "links",
+		Usage: "print the MLflow UI addresses of an experiment's training runs and of its latest run",
+		Flags: []cli.Flag{trackingURIFlag(), experimentFlag()},
+		Action: func(c *cli.Context) error {
+			cl, err := newMLflowClient(c)
+			if err != nil {
+				return cli.Exit(fmt.Sprintf("catdog mlflow links: %v", err), 2)
+			}
+			ctx := c.Context
+			exp, err := cl.GetExperimentByName(ctx, c.String("experiment"))
+			if err != nil {
+				return fmt.Errorf("catdog mlflow links: experiment %q: %w", c.String("experiment"), err)
+			}
+			w := c.App.Writer
+			runs, _, err := cl.SearchRuns(ctx, mlflowclient.RunQuery{ExperimentIDs: []string{exp.ID}, OrderBy: []string{"attributes.start_time DESC"}, MaxResults: 1})
+			if err != nil {
+				return fmt.Errorf("catdog mlflow links: %w", err)
+			}
+			if len(runs) > 0 {
+				r := runs[0].Info
+				fmt.Fprintf(w, "MLflow latest run: %s (%s, %s)\n", cl.RunURL(exp.ID, r.RunID), r.RunName, r.Status)
+			}
+			fmt.Fprintf(w, "MLflow experiment: %s\n", cl.ExperimentURL(exp.ID))
+			return nil
+		},
 	}
 }

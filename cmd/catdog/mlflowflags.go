@@ -7,12 +7,18 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/catdog-mlops/catdog/mlflowclient"
+	"github.com/catdog-mlops/catdog/mlflowclient/tracking"
 )
 
 // trackingURIFlag and journalFlag are shared by train, mlflow sync and model pull.
 func trackingURIFlag() cli.Flag {
 	return &cli.StringFlag{Name: "tracking-uri", Usage: "MLflow tracking server (http[s]://host:port[/prefix]); empty: no tracking",
 		EnvVars: []string{mlflowclient.EnvTrackingURI}}
+}
+
+// experimentFlag is shared by train, sweep and mlflow links.
+func experimentFlag() cli.Flag {
+	return &cli.StringFlag{Name: "experiment", Value: tracking.DefaultExperiment, Usage: "MLflow experiment name", EnvVars: []string{"MLFLOW_EXPERIMENT_NAME"}}
 }
 
 func journalFlag() cli.Flag {

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 func trackingFlags() []cli.Flag {
 	return []cli.Flag{
 		trackingURIFlag(),
-		&cli.StringFlag{Name: "experiment", Value: tracking.DefaultExperiment, Usage: "MLflow experiment name", EnvVars: []string{"MLFLOW_EXPERIMENT_NAME"}},
+		experimentFlag(),
 		&cli.StringFlag{Name: "run-name", Usage: "MLflow run name (default: chosen by the server)", EnvVars: []string{"MLFLOW_RUN_NAME"}},
 		&cli.StringFlag{Name: "registered-model", Value: "catdog", Usage: "registered model to add a version to (empty: do not register)", EnvVars: []string{"CATDOG_REGISTERED_MODEL"}},
 		&cli.StringFlag{Name: "champion-alias", Value: tracking.DefaultAlias, Usage: "alias moved to the new version when its test accuracy beats the current one's", EnvVars: []string{"CATDOG_CHAMPION_ALIAS"}},
@@ -31,8 +32,10 @@ func trackingFlags() []cli.Flag {
 // trackingSession adapts tracking.Session (MLflow through a local journal) to train.Tracker
 // and reports the outcome of Finish on the command's error stream.
 type trackingSession struct {
-	s *tracking.Session
-	c *cli.Context
+	s   *tracking.Session
+	c   *cli.Context
+	cl  *mlflowclient.Client
+	sum tracking.Summary // set by Finish
 }
 
 var _ train.Tracker = (*trackingSession)(nil)
@@ -62,9 +65,9 @@ func startTracking(c *cli.Context) (*trackingSession, error) {
 		return nil, fmt.Errorf("mlflow: %w", err)
 	}
 	if id := s.RunID(); id != "" {
-		fmt.Fprintf(c.App.ErrWriter, "mlflow: run %s at %s\n", id, cl.TrackingURI())
+		fmt.Fprintf(c.App.ErrWriter, "mlflow: run %s: %s\n", id, cl.RunURL(s.ExperimentID(), id))
 	}
-	return &trackingSession{s: s, c: c}, nil
+	return &trackingSession{s: s, c: c, cl: cl}, nil
 }
 
 // LogParams implements train.Tracker.
@@ -87,10 +90,30 @@ func (t *trackingSession) LogArtifacts(ctx context.Context, dir, artifactPath st
 	return t.s.LogArtifacts(ctx, dir, artifactPath)
 }
 
+// LogDataset records the training data as the run's dataset input.
+func (t *trackingSession) LogDataset(ctx context.Context, d mlflowclient.DatasetInput) error {
+	return t.s.LogDataset(ctx, d)
+}
+
+// WriteLinks writes the UI addresses of the finished run, its experiment's runs and its
+// model (nothing while the run exists only in the journal).
+func (t *trackingSession) WriteLinks(w io.Writer) {
+	sum := t.sum
+	if sum.RunID == "" || sum.ExperimentID == "" {
+		return
+	}
+	fmt.Fprintf(w, "MLflow run:        %s\n", t.cl.RunURL(sum.ExperimentID, sum.RunID))
+	if sum.ModelID != "" {
+		fmt.Fprintf(w, "MLflow model:      %s\n", t.cl.LoggedModelURL(sum.ExperimentID, sum.ModelID))
+	}
+	fmt.Fprintf(w, "MLflow experiment: %s\n", t.cl.ExperimentURL(sum.ExperimentID))
+}
+
 // Finish uploads the model, registers it, moves the champion alias when it is better and
 // ends the run (FINISHED, FAILED on runErr, KILLED when ctx was cancelled).
 func (t *trackingSession) Finish(ctx context.Context, modelDir string, testAccuracy float64, runErr error) error {
 	sum, err := t.s.Finish(ctx, modelDir, testAccuracy, runErr)
+	t.sum = sum
 	w := t.c.App.ErrWriter
 	switch {
 	case sum.Spooled > 0:

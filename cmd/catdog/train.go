@@ -102,6 +102,13 @@ func runTrain(c *cli.Context) error {
 	}
 	if session != nil {
 		opts.Tracker = session
+		ds, err := trainingDataset(c.String("dvc-file"), opts.DataDir, opts.Limit)
+		if err == nil {
+			err = session.LogDataset(ctx, ds)
+		}
+		if err != nil {
+			log.Warn("tracking: the dataset input is not logged", "error", err)
+		}
 	}
 	res, runErr := train.Run(ctx, opts)
 	// TRACKING: finish the run (artifacts, registry, alias) or mark it FAILED/KILLED.
@@ -124,6 +131,10 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(w, "\nTEST ACCURACY: %.2f%%\n", 100*res.Test.Accuracy)
+	if session != nil {
+		fmt.Fprintln(w)
+		session.WriteLinks(w)
+	}
 	return nil
 }
 

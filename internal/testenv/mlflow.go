@@ -196,6 +196,51 @@ type MLflowExpectation struct {
 	Metrics     map[string][][3]any `json:"metrics,omitempty"`   // full history: [step, value, timestamp]
 	Artifacts   map[string]string   `json:"artifacts,omitempty"` // run-relative path -> local file (byte-equal)
 	Model       *MLflowModelExpect  `json:"model,omitempty"`
+	// ExperimentTags are checked on the run's experiment.
+	ExperimentTags map[string]string `json:"experiment_tags,omitempty"`
+	// Datasets are the run's expected dataset inputs.
+	Datasets []MLflowDatasetExpect `json:"datasets,omitempty"`
+	// LoggedModel is the run's expected MLflow 3 LoggedModel (its only model output).
+	LoggedModel *MLflowLoggedModelExpect `json:"logged_model,omitempty"`
+	// Children are the expected child runs (tag mlflow.parentRunId = RunID).
+	Children *MLflowChildrenExpect `json:"children,omitempty"`
+}
+
+// MLflowDatasetExpect is one expected dataset input; Source and Profile compare as JSON.
+type MLflowDatasetExpect struct {
+	Name       string         `json:"name"`
+	Digest     string         `json:"digest"`
+	SourceType string         `json:"source_type"`
+	Source     map[string]any `json:"source"`
+	Profile    map[string]any `json:"profile"`
+	Context    string         `json:"context"`
+}
+
+// MLflowLoggedModelExpect describes a LoggedModel: its metrics and params (subsets), files
+// (path in the model -> local file), the registered version made from it and the step it
+// was logged at (nil: not checked).
+type MLflowLoggedModelExpect struct {
+	Name       string             `json:"name"`
+	Status     string             `json:"status,omitempty"`
+	Metrics    map[string]float64 `json:"metrics,omitempty"`
+	Params     map[string]string  `json:"params,omitempty"`
+	Files      map[string]string  `json:"files,omitempty"`
+	Registered *MLflowModelRef    `json:"registered,omitempty"`
+	Step       *int64             `json:"step,omitempty"`
+}
+
+// MLflowModelRef names a registered model version.
+type MLflowModelRef struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// MLflowChildrenExpect describes the child runs of a parent run.
+type MLflowChildrenExpect struct {
+	Count   int               `json:"count"`
+	Tags    map[string]string `json:"tag,omitempty"`
+	Params  []string          `json:"params,omitempty"`
+	Metrics []string          `json:"metrics,omitempty"`
 }
 
 // MLflowModelExpect describes a registered model version to check.

@@ -35,6 +35,10 @@ const (
 	OpRegister  = "register"
 	OpTerminate = "terminate"
 	OpMLmodel   = "mlmodel"
+	// OpLogInputs records datasets the run used (runs/log-inputs).
+	OpLogInputs = "log_inputs"
+	// OpLoggedModel logs an MLflow 3 LoggedModel from a local model directory.
+	OpLoggedModel = "logged_model"
 )
 
 const (
@@ -58,6 +62,33 @@ type Entry struct {
 	Register  *Register           `json:"register,omitempty"`
 	Terminate *Terminate          `json:"terminate,omitempty"`
 	MLmodel   *MLmodel            `json:"mlmodel,omitempty"`
+	Inputs    *Inputs             `json:"inputs,omitempty"`
+	Model     *LoggedModel        `json:"logged_model,omitempty"`
+}
+
+// Inputs records the datasets a run used.
+type Inputs struct {
+	Datasets []mlflowclient.DatasetInput `json:"datasets"`
+}
+
+// LoggedModel logs the files of LocalDir as an MLflow 3 LoggedModel of the run, as
+// mlflow.<flavor>.log_model(name=Name, step=Step) does: the model is created (PENDING) with
+// Params and Tags, recorded as an output of the run at Step, its files and a generated
+// MLmodel are uploaded to the model's own artifact location, the run's metrics at Step are
+// linked to it (measured on Dataset when set), and it is finalized READY. Each part is
+// idempotent, so a replay after a crash finishes the job without a second model.
+type LoggedModel struct {
+	Name           string                `json:"name"`
+	ModelType      string                `json:"model_type,omitempty"`
+	Files          []string              `json:"files"` // absolute paths, uploaded at the model's root
+	Params         []mlflowclient.Param  `json:"params,omitempty"`
+	Tags           []mlflowclient.Tag    `json:"tags,omitempty"`
+	Step           int64                 `json:"step"`
+	Flavor         string                `json:"flavor"`
+	FlavorConfig   map[string]any        `json:"flavor_config"`
+	ModelSizeBytes int64                 `json:"model_size_bytes"`
+	Created        int64                 `json:"created"` // ms
+	Dataset        *mlflowclient.Dataset `json:"dataset,omitempty"`
 }
 
 // MLmodel writes an MLmodel descriptor into the run's ArtifactPath at replay time, when the
@@ -79,6 +110,8 @@ type CreateRun struct {
 	StartTime  int64              `json:"start_time"`
 	GitCommit  string             `json:"git_commit,omitempty"`
 	Tags       []mlflowclient.Tag `json:"tags,omitempty"`
+	// ExperimentTags are set on the experiment when it lacks them (e.g. mlflow.experimentKind).
+	ExperimentTags []mlflowclient.Tag `json:"experiment_tags,omitempty"`
 }
 
 // Upload sends a local file or directory tree to ArtifactPath below the run's artifact root.
@@ -87,8 +120,9 @@ type Upload struct {
 	ArtifactPath string `json:"artifact_path"`
 }
 
-// Register creates a version of Model from the run's ArtifactPath and moves Alias to it
-// when Value beats the metric MetricKey of the alias's current version.
+// Register creates a version of Model and moves Alias to it when Value beats the metric
+// MetricKey of the alias's current version. The version's source is the run's LoggedModel
+// (models:/<model_id>) once one was logged, else the run's ArtifactPath.
 type Register struct {
 	Model        string             `json:"model"`
 	ArtifactPath string             `json:"artifact_path"`
@@ -117,6 +151,8 @@ type State struct {
 	ArtifactURI  string    `json:"artifact_uri,omitempty"`
 	Applied      int64     `json:"applied"` // highest applied (or skipped) sequence number
 	Version      string    `json:"model_version,omitempty"`
+	ModelID      string    `json:"model_id,omitempty"`           // the run's LoggedModel
+	ModelURI     string    `json:"model_artifact_uri,omitempty"` // its artifact location
 	Promoted     bool      `json:"promoted,omitempty"`
 	Terminated   string    `json:"terminated,omitempty"` // final status once applied
 	Skipped      []Skipped `json:"skipped,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,6 +87,9 @@ func (j *Journal) apply(ctx context.Context, c *mlflowclient.Client, e Entry) er
 		if err != nil {
 			return err
 		}
+		if err := c.EnsureExperimentTags(ctx, exp, cr.ExperimentTags); err != nil {
+			return err
+		}
 		run, err := c.CreateRun(ctx, mlflowclient.CreateRunRequest{ExperimentID: exp.ID, RunName: cr.RunName,
 			StartTime: time.UnixMilli(cr.StartTime), GitCommit: cr.GitCommit, Tags: cr.Tags})
 		if err != nil {
@@ -111,6 +115,10 @@ func (j *Journal) apply(ctx context.Context, c *mlflowclient.Client, e Entry) er
 		return j.register(ctx, c, st, e.Register)
 	case OpMLmodel:
 		return j.uploadMLmodel(ctx, c, st, e.MLmodel)
+	case OpLogInputs:
+		return c.LogInputs(ctx, st.RunID, e.Inputs.Datasets)
+	case OpLoggedModel:
+		return j.logModel(ctx, c, st, e.Model)
 	case OpTerminate:
 		if _, err := c.UpdateRun(ctx, st.RunID, e.Terminate.Status, time.UnixMilli(e.Terminate.EndTime)); err != nil {
 			return err
@@ -129,11 +137,14 @@ func (j *Journal) register(ctx context.Context, c *mlflowclient.Client, st State
 	if err := c.EnsureRegisteredModel(ctx, r.Model); err != nil {
 		return err
 	}
-	root, err := c.ResolveArtifactURI(st.ArtifactURI)
-	if err != nil {
-		return err
+	source := "models:/" + st.ModelID
+	if st.ModelID == "" {
+		root, err := c.ResolveArtifactURI(st.ArtifactURI)
+		if err != nil {
+			return err
+		}
+		source = root.Join(r.ArtifactPath).String()
 	}
-	source := root.Join(r.ArtifactPath).String()
 	var mv *mlflowclient.ModelVersion
 	vs, _, err := c.SearchModelVersions(ctx, mlflowclient.ModelVersionQuery{Filter: fmt.Sprintf("run_id='%s'", st.RunID)})
 	if err != nil {
@@ -144,7 +155,13 @@ func (j *Journal) register(ctx context.Context, c *mlflowclient.Client, st State
 			mv = &vs[i]
 		}
 	}
-	if mv == nil {
+	switch {
+	case mv != nil:
+	case st.ModelID != "":
+		if mv, err = c.CreateModelVersionFromLoggedModel(ctx, r.Model, st.ModelID); err != nil {
+			return err
+		}
+	default:
 		if mv, err = c.CreateModelVersion(ctx, r.Model, source, st.RunID); err != nil {
 			return err
 		}
@@ -165,6 +182,77 @@ func (j *Journal) register(ctx context.Context, c *mlflowclient.Client, st State
 	return nil
 }
 
+// logModel applies an OpLoggedModel entry; every step is idempotent (see LoggedModel).
+func (j *Journal) logModel(ctx context.Context, c *mlflowclient.Client, st State, m *LoggedModel) error {
+	if st.ModelID == "" {
+		lm, err := c.FindLoggedModel(ctx, st.ExperimentID, st.RunID, m.Name) // created before a crash?
+		if errors.Is(err, mlflowclient.ErrNotFound) {
+			lm, err = c.CreateLoggedModel(ctx, mlflowclient.CreateLoggedModelRequest{ExperimentID: st.ExperimentID,
+				Name: m.Name, ModelType: m.ModelType, SourceRunID: st.RunID, Params: m.Params, Tags: m.Tags})
+		}
+		if err != nil {
+			return err
+		}
+		j.mu.Lock()
+		j.state.ModelID, j.state.ModelURI = lm.Info.ModelID, lm.Info.ArtifactURI
+		err = j.saveState()
+		j.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		st = j.State()
+	}
+	if err := c.LogOutputs(ctx, st.RunID, []mlflowclient.ModelIO{{ModelID: st.ModelID, Step: m.Step}}); err != nil {
+		return err
+	}
+	root, err := c.ResolveArtifactURI(st.ModelURI)
+	if err != nil {
+		return err
+	}
+	for _, f := range m.Files {
+		if err := c.UploadFile(ctx, root, f, filepath.Base(f)); err != nil {
+			return err
+		}
+	}
+	b, err := mlflowclient.MLmodel{
+		ArtifactPath:   st.ModelURI,
+		Flavors:        map[string]map[string]any{m.Flavor: m.FlavorConfig},
+		ModelSizeBytes: m.ModelSizeBytes,
+		ModelUUID:      st.ModelID,
+		ModelID:        st.ModelID,
+		RunID:          st.RunID,
+		UTCTimeCreated: mlflowclient.MLmodelTime(time.UnixMilli(m.Created)),
+	}.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := j.uploadBytes(ctx, c, root, "MLmodel", b); err != nil {
+		return err
+	}
+	if err := c.LinkModelMetrics(ctx, st.RunID, st.ModelID, m.Step, m.Dataset); err != nil {
+		return err
+	}
+	_, err = c.FinalizeLoggedModel(ctx, st.ModelID, mlflowclient.LoggedModelReady)
+	return err
+}
+
+// uploadBytes uploads b as the file name below root through a file owned by the journal.
+func (j *Journal) uploadBytes(ctx context.Context, c *mlflowclient.Client, root mlflowclient.ArtifactRoot, name string, b []byte) error {
+	if err := os.MkdirAll(j.FilesDir(), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(j.FilesDir(), name+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(b)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		return err
+	}
+	return c.UploadFile(ctx, root, tmp.Name(), name)
+}
+
 func (j *Journal) uploadMLmodel(ctx context.Context, c *mlflowclient.Client, st State, m *MLmodel) error {
 	root, err := c.ResolveArtifactURI(st.ArtifactURI)
 	if err != nil {
@@ -183,19 +271,7 @@ func (j *Journal) uploadMLmodel(ctx context.Context, c *mlflowclient.Client, st 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(j.FilesDir(), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(j.FilesDir(), "MLmodel-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(b)
-	if err := errors.Join(werr, tmp.Close()); err != nil {
-		return err
-	}
-	return c.UploadFile(ctx, dir, tmp.Name(), "MLmodel")
+	return j.uploadBytes(ctx, c, dir, "MLmodel", b)
 }
 
 // SyncResult is the outcome of syncing one journal file.

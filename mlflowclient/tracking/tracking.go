@@ -10,11 +10,8 @@ package tracking
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -33,7 +30,8 @@ const (
 	DefaultAlias      = "champion"
 	DefaultMetricKey  = "test_accuracy"
 	DefaultFinishWait = 2 * time.Minute
-	// ModelArtifactPath is where the model directory goes in the run's artifacts.
+	// ModelArtifactPath is the name of the run's LoggedModel (the files live in the model's
+	// own artifact location, as with mlflow.<flavor>.log_model(name="model")).
 	ModelArtifactPath = "model"
 	// Flavor is the MLmodel flavor catdog writes.
 	Flavor = "catdog"
@@ -54,8 +52,11 @@ type Config struct {
 	MetricKey       string            // metric compared for promotion, default DefaultMetricKey
 	GitCommit       string            // mlflow.source.git.commit
 	Tags            map[string]string // extra run tags (e.g. catdog.version)
-	FinishWait      time.Duration     // how long Finish may try to reach the server, default DefaultFinishWait
-	Logger          *slog.Logger      // warnings about spooling; default discard
+	// ExperimentTags are set on the experiment when it lacks them; mlflow.experimentKind is
+	// always custom_model_development unless given here.
+	ExperimentTags map[string]string
+	FinishWait     time.Duration // how long Finish may try to reach the server, default DefaultFinishWait
+	Logger         *slog.Logger  // warnings about spooling; default discard
 }
 
 // Session is one tracked run. Its methods are safe for concurrent use.
@@ -73,6 +74,8 @@ type Session struct {
 	backoff  time.Duration
 	lastStep int64
 	seenKeys map[string]bool
+	params   map[string]string     // logged so far: the LoggedModel's params
+	dataset  *mlflowclient.Dataset // logged with LogDataset: what the model metrics were measured on
 	finished bool
 }
 
@@ -102,13 +105,14 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{cfg: cfg, c: cfg.Client, j: j, log: log, seenKeys: map[string]bool{}}
-	var tags []mlflowclient.Tag
-	for _, k := range sortedKeys(cfg.Tags) {
-		tags = append(tags, mlflowclient.Tag{Key: k, Value: cfg.Tags[k]})
+	s := &Session{cfg: cfg, c: cfg.Client, j: j, log: log, seenKeys: map[string]bool{}, params: map[string]string{}}
+	expTags := map[string]string{mlflowclient.TagExperimentKind: mlflowclient.ExperimentKindTraining}
+	for k, v := range cfg.ExperimentTags {
+		expTags[k] = v
 	}
 	err = s.record(ctx, journal.Entry{Op: journal.OpCreateRun, CreateRun: &journal.CreateRun{
-		Experiment: cfg.Experiment, RunName: cfg.RunName, StartTime: time.Now().UnixMilli(), GitCommit: cfg.GitCommit, Tags: tags}})
+		Experiment: cfg.Experiment, RunName: cfg.RunName, StartTime: time.Now().UnixMilli(), GitCommit: cfg.GitCommit,
+		Tags: toTags(cfg.Tags), ExperimentTags: toTags(expTags)}})
 	if err != nil { // the server rejected the run (e.g. the experiment is deleted): nothing to keep
 		return nil, errors.Join(err, j.Remove())
 	}
@@ -117,6 +121,17 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 
 // RunID returns the server's run ID, or "" while the run exists only in the journal.
 func (s *Session) RunID() string { return s.j.State().RunID }
+
+// ExperimentID returns the server's experiment ID, or "" while the run exists only in the journal.
+func (s *Session) ExperimentID() string { return s.j.State().ExperimentID }
+
+func toTags(m map[string]string) []mlflowclient.Tag {
+	var tags []mlflowclient.Tag
+	for _, k := range sortedKeys(m) {
+		tags = append(tags, mlflowclient.Tag{Key: k, Value: m[k]})
+	}
+	return tags
+}
 
 // JournalPath returns the path of the run's journal file.
 func (s *Session) JournalPath() string { return s.j.Path() }
@@ -175,10 +190,26 @@ func (s *Session) flush(ctx context.Context, force bool) error {
 // LogParams implements train.Tracker.
 func (s *Session) LogParams(ctx context.Context, params map[string]string) error {
 	var b mlflowclient.Batch
+	s.mu.Lock()
 	for _, k := range sortedKeys(params) {
 		b.Params = append(b.Params, mlflowclient.Param{Key: k, Value: params[k]})
+		s.params[k] = params[k]
 	}
+	s.mu.Unlock()
 	return s.logBatch(ctx, b)
+}
+
+// LogDataset records a dataset the run used (runs/log-inputs; the runs table's Dataset
+// column). The model's metrics are linked to the last dataset logged.
+func (s *Session) LogDataset(ctx context.Context, d mlflowclient.DatasetInput) error {
+	if err := d.Dataset.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ds := d.Dataset
+	s.dataset = &ds
+	s.mu.Unlock()
+	return s.record(ctx, journal.Entry{Op: journal.OpLogInputs, Inputs: &journal.Inputs{Datasets: []mlflowclient.DatasetInput{d}}})
 }
 
 // LogMetrics implements train.Tracker. Points are timestamped now; replays keep the stamp,
@@ -230,13 +261,15 @@ func (s *Session) LogArtifacts(ctx context.Context, localDir, artifactPath strin
 
 // Summary tells what Finish achieved.
 type Summary struct {
-	RunID    string
-	Status   string // FINISHED, FAILED or KILLED
-	Version  string // registered model version ("" when not registered yet)
-	Promoted bool   // the alias now points at Version
-	Spooled  int    // entries left in the journal (server unavailable); sync them later
-	Journal  string // journal path when Spooled > 0
-	Skipped  []journal.Skipped
+	RunID        string
+	ExperimentID string
+	ModelID      string // the run's LoggedModel ("" when not logged yet)
+	Status       string // FINISHED, FAILED or KILLED
+	Version      string // registered model version ("" when not registered yet)
+	Promoted     bool   // the alias now points at Version
+	Spooled      int    // entries left in the journal (server unavailable); sync them later
+	Journal      string // journal path when Spooled > 0
+	Skipped      []journal.Skipped
 }
 
 // Finish ends the run. On success (runErr nil) it uploads modelDir as the "model" artifact
@@ -278,7 +311,8 @@ func (s *Session) Finish(ctx context.Context, modelDir string, testAccuracy floa
 	}
 	st := s.j.State()
 	pending, _ := s.j.Pending()
-	sum := Summary{RunID: st.RunID, Status: status, Version: st.Version, Promoted: st.Promoted, Spooled: len(pending), Skipped: st.Skipped}
+	sum := Summary{RunID: st.RunID, ExperimentID: st.ExperimentID, ModelID: st.ModelID, Status: status,
+		Version: st.Version, Promoted: st.Promoted, Spooled: len(pending), Skipped: st.Skipped}
 	if sum.Spooled > 0 {
 		sum.Journal = s.j.Path()
 		s.log.Warn("mlflow: run not fully sent; replay it with `catdog mlflow sync`", "pending", sum.Spooled, "journal", sum.Journal)
@@ -291,6 +325,8 @@ func (s *Session) Finish(ctx context.Context, modelDir string, testAccuracy floa
 	return sum, errors.Join(errs...)
 }
 
+// recordModel journals the test metric, the plots at the run's artifact root, the model
+// directory as the run's LoggedModel and its registration.
 func (s *Session) recordModel(ctx context.Context, modelDir string, testAccuracy float64) []error {
 	var errs []error
 	abs, err := filepath.Abs(modelDir)
@@ -309,22 +345,33 @@ func (s *Session) recordModel(ctx context.Context, modelDir string, testAccuracy
 		errs = append(errs, s.LogMetrics(ctx, step, map[string]float64{s.cfg.MetricKey: testAccuracy}))
 	}
 	var size int64
+	var files []string
 	isRoot := map[string]bool{}
 	for _, n := range rootArtifacts {
 		isRoot[n] = true
 	}
 	for _, e := range entries {
 		p := filepath.Join(abs, e.Name())
-		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-			size += fi.Size()
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
 		}
-		errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpUpload, Upload: &journal.Upload{LocalPath: p, ArtifactPath: ModelArtifactPath + "/" + e.Name()}}))
+		size += fi.Size()
+		files = append(files, p)
 		if isRoot[e.Name()] {
 			errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpUpload, Upload: &journal.Upload{LocalPath: p, ArtifactPath: e.Name()}}))
 		}
 	}
-	errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpMLmodel, MLmodel: &journal.MLmodel{
-		ArtifactPath: ModelArtifactPath, Flavor: Flavor, ModelSizeBytes: size, ModelUUID: newUUID(), Created: time.Now().UnixMilli(),
+	s.mu.Lock()
+	var params []mlflowclient.Param
+	for _, k := range sortedKeys(s.params) {
+		params = append(params, mlflowclient.Param{Key: k, Value: s.params[k]})
+	}
+	ds := s.dataset
+	s.mu.Unlock()
+	errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpLoggedModel, Model: &journal.LoggedModel{
+		Name: ModelArtifactPath, Files: files, Params: params, Tags: toTags(s.cfg.Tags), Step: step, Flavor: Flavor,
+		ModelSizeBytes: size, Created: time.Now().UnixMilli(), Dataset: ds,
 		FlavorConfig: map[string]any{
 			"model_data": "best_model.ot", "model_info": "model.json", "format": "gotch VarStore (.ot)",
 			"loader": "github.com/catdog-mlops/catdog/model.Load",
@@ -339,12 +386,6 @@ func (s *Session) recordModel(ctx context.Context, modelDir string, testAccuracy
 func (s *Session) appendOnly(e journal.Entry) error {
 	_, err := s.j.Append(e)
 	return err
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = io.ReadFull(rand.Reader, b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func sortedKeys[V any](m map[string]V) []string {

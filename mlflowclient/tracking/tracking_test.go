@@ -121,6 +121,9 @@ func TestSessionRegistersAndPromotes(t *testing.T) {
 		if err := s.SetTags(ctx, map[string]string{"dataset.md5": "d41d8cd9"}); err != nil {
 			t.Fatal(err)
 		}
+		if err := s.LogDataset(ctx, testDataset); err != nil {
+			t.Fatal(err)
+		}
 		e := testenv.MLflowExpectation{}
 		logEpochs(t, ctx, s, &e, 0, 3)
 		dir := modelDir(t)
@@ -141,17 +144,28 @@ func TestSessionRegistersAndPromotes(t *testing.T) {
 			t.Fatalf("test_accuracy = %v, %t", v, ok)
 		}
 		last.runID, last.dir = sum.RunID, dir
+		if sum.ModelID == "" || sum.ExperimentID == "" {
+			t.Fatalf("summary %+v lacks the logged model or the experiment", sum)
+		}
 		if i == 2 {
-			arts := map[string]string{}
+			arts, files := map[string]string{}, map[string]string{}
 			for _, n := range []string{"best_model.ot", "model.json", "metrics.json", "confusion_matrix.png", "learning_curves.png", "manifest.csv"} {
-				arts["model/"+n] = filepath.Join(dir, n)
+				files[n] = filepath.Join(dir, n)
 			}
 			for _, n := range rootArtifacts {
 				arts[n] = filepath.Join(dir, n)
 			}
+			step := int64(2)
 			testenv.CheckMLflow(t, testenv.MLflowExpectation{TrackingURI: server.URI, RunID: sum.RunID, Status: "FINISHED",
 				Params: params, Tags: map[string]string{"dataset.md5": "d41d8cd9", "catdog.version": "test", "mlflow.source.git.commit": "abc123", "mlflow.runName": "run-2"},
-				Artifacts: arts,
+				Artifacts:      arts,
+				ExperimentTags: map[string]string{mlflowclient.TagExperimentKind: mlflowclient.ExperimentKindTraining},
+				Datasets: []testenv.MLflowDatasetExpect{{Name: "petimages", Digest: testDataset.Dataset.Digest, SourceType: "dvc",
+					Source: map[string]any{"uri": "/srv/dvc-remote", "path": "petimages"}, Profile: map[string]any{"train": 1600.0, "val": 200.0, "test": 200.0},
+					Context: "training"}},
+				LoggedModel: &testenv.MLflowLoggedModelExpect{Name: ModelArtifactPath, Status: "READY", Step: &step,
+					Metrics: map[string]float64{"test_accuracy": acc, "val/accuracy": 0.52, "train/loss": 1.0 / 3},
+					Params:  params, Files: files, Registered: &testenv.MLflowModelRef{Name: model, Version: "3"}},
 				Model: &testenv.MLflowModelExpect{Name: model, Version: "3", Alias: "champion", MLmodelFlavor: Flavor,
 					Files: map[string]string{"best_model.ot": filepath.Join(dir, "best_model.ot"), "model.json": filepath.Join(dir, "model.json")}}})
 		}
@@ -164,8 +178,50 @@ func TestSessionRegistersAndPromotes(t *testing.T) {
 	}
 	b, _ := os.ReadFile(filepath.Join(out, "MLmodel"))
 	m, err := mlflowclient.ParseMLmodel(b)
-	if err != nil || m.RunID != last.runID || m.Flavors[Flavor]["model_data"] != "best_model.ot" || m.ModelSizeBytes == 0 {
+	if err != nil || m.RunID != last.runID || m.Flavors[Flavor]["model_data"] != "best_model.ot" || m.ModelSizeBytes == 0 || !strings.HasPrefix(m.ModelID, "m-") {
 		t.Fatalf("MLmodel = %+v, %v", m, err)
+	}
+}
+
+// testDataset is what `catdog train` logs for DVC-tracked photos.
+var testDataset = mlflowclient.DatasetInput{
+	Tags: []mlflowclient.Tag{{Key: mlflowclient.TagDatasetContext, Value: "training"}},
+	Dataset: mlflowclient.Dataset{Name: "petimages", Digest: "0123456789abcdef0123456789abcdef.dir", SourceType: "dvc",
+		Source: `{"uri": "/srv/dvc-remote", "path": "petimages"}`, Profile: `{"train": 1600, "val": 200, "test": 200}`},
+}
+
+// TestExperimentKindSetOnExistingExperiment: an experiment made elsewhere without the
+// training kind gets it; one with another kind keeps it.
+func TestExperimentKindSetOnExistingExperiment(t *testing.T) {
+	ctx := context.Background()
+	c := client(t, server.URI)
+	for _, tc := range []struct{ have, want string }{{"", mlflowclient.ExperimentKindTraining}, {"genai_development", "genai_development"}} {
+		name := fmt.Sprintf("kind-%q-%d", tc.have, time.Now().UnixNano())
+		var tags []mlflowclient.Tag
+		if tc.have != "" {
+			tags = append(tags, mlflowclient.Tag{Key: mlflowclient.TagExperimentKind, Value: tc.have})
+		}
+		id, err := c.CreateExperiment(ctx, name, tags...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Start(ctx, Config{Client: c, JournalDir: t.TempDir(), Experiment: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.ExperimentID() != id {
+			t.Fatalf("session experiment %q, want %q", s.ExperimentID(), id)
+		}
+		if _, err := s.Finish(ctx, "", 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		exp, err := c.GetExperiment(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := exp.Tag(mlflowclient.TagExperimentKind); v != tc.want {
+			t.Fatalf("experiment with kind %q: kind %q after a run, want %q", tc.have, v, tc.want)
+		}
 	}
 }
 
@@ -281,8 +337,11 @@ func TestJournalSurvivesServerOutage(t *testing.T) {
 	checkHistories(t, ctx, c, runB, []string{"train/loss", "val/accuracy"}, 5)
 
 	// the official client sees the complete runs; A (0.9) is the champion, B (0.8) is not
-	arts := map[string]string{"model/best_model.ot": filepath.Join(dirA, "best_model.ot"), "confusion_matrix.png": filepath.Join(dirA, "confusion_matrix.png")}
+	arts := map[string]string{"confusion_matrix.png": filepath.Join(dirA, "confusion_matrix.png")}
 	testenv.CheckMLflow(t, testenv.MLflowExpectation{TrackingURI: srv.URI, RunID: runA, Status: "FINISHED", Params: params, Artifacts: arts,
+		ExperimentTags: map[string]string{mlflowclient.TagExperimentKind: mlflowclient.ExperimentKindTraining},
+		LoggedModel: &testenv.MLflowLoggedModelExpect{Name: ModelArtifactPath, Status: "READY", Metrics: map[string]float64{"test_accuracy": 0.9},
+			Files: map[string]string{"best_model.ot": filepath.Join(dirA, "best_model.ot")}, Registered: &testenv.MLflowModelRef{Name: model, Version: "1"}},
 		Model: &testenv.MLflowModelExpect{Name: model, Version: "1", Alias: "champion", MLmodelFlavor: Flavor}})
 	rb, _ := c.GetRun(ctx, runB)
 	if rb.Info.Status != "FINISHED" || rb.Info.RunName != "b" {
@@ -299,6 +358,11 @@ func TestJournalSurvivesServerOutage(t *testing.T) {
 	vs, _, err := c.SearchModelVersions(ctx, mlflowclient.ModelVersionQuery{Filter: "name='" + model + "'"})
 	if err != nil || len(vs) != 2 {
 		t.Fatalf("model versions after the second replay = %d, %v; want 2 (A and B once each)", len(vs), err)
+	}
+	ra, _ := c.GetRun(ctx, runA)
+	lms, _, err := c.SearchLoggedModels(ctx, []string{ra.Info.ExperimentID}, "source_run_id = '"+runA+"'", "")
+	if err != nil || len(lms) != 1 || len(ra.Outputs.ModelOutputs) != 1 {
+		t.Fatalf("after the second replay run A has %d logged models (%v) and outputs %+v; want exactly one", len(lms), err, ra.Outputs)
 	}
 }
 
