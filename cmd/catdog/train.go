@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/catdog-mlops/catdog/dvcfmt"
+	"github.com/catdog-mlops/catdog/model"
 	"github.com/catdog-mlops/catdog/train"
 )
 
@@ -29,6 +30,7 @@ func trainCommand() *cli.Command {
 		&cli.StringFlag{Name: "dvc-file", Usage: "the .dvc file of the raw photos: its md5 is tracked as param data_dvc_md5", EnvVars: []string{"CATDOG_DVC_FILE"}},
 		&cli.StringFlag{Name: "name", Value: "catdog", Usage: "model name recorded in model.json", EnvVars: []string{"CATDOG_MODEL_NAME"}},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bars"},
+		deviceFlag(),
 	}
 	flags = append(flags, trackingFlags()...) // TRACKING: MLflow flags
 	return &cli.Command{
@@ -74,7 +76,28 @@ func trainParams(c *cli.Context) (train.Params, error) {
 	return p, p.Validate()
 }
 
+// deviceFlag is shared by train and sweep.
+func deviceFlag() cli.Flag {
+	return &cli.StringFlag{Name: "device", Value: "cpu", Usage: "libtorch device: cpu, cuda, cuda:N or auto (a GPU when libtorch sees one)", EnvVars: []string{"CATDOG_DEVICE"}}
+}
+
+// checkDevice rejects a --device libtorch cannot use. Training places its tensors on the
+// CPU, so a GPU that libtorch does see is refused too rather than silently unused.
+func checkDevice(c *cli.Context) error {
+	d, err := model.ParseDevice(c.String("device"))
+	if err != nil {
+		return fmt.Errorf("--device: %w", err)
+	}
+	if d.IsCuda() {
+		return fmt.Errorf("--device %s: libtorch sees the GPU, but this catdog trains on the CPU only (device placement is not implemented yet); use --device cpu", c.String("device"))
+	}
+	return nil
+}
+
 func runTrain(c *cli.Context) error {
+	if err := checkDevice(c); err != nil {
+		return cli.Exit(fmt.Sprintf("catdog train: %v", err), 2)
+	}
 	p, err := trainParams(c)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("catdog train: %v", err), 2)
