@@ -52,6 +52,7 @@ func commands() []*cli.Command {
 		modelCommand(),
 		serveCommand(),
 		imageCommand(),
+		k8sCommand(),
 		ghaCommand(),
 	}
 }

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/catdog-mlops/catdog/internal/testenv"
+)
+
+// renderedManifests are the checked-in copies in deploy/k8s and the arguments that produce
+// them (`make k8s-manifests` rewrites them).
+var renderedManifests = map[string][]string{
+	"catdog.yaml":        {"k8s", "render", "--image", "ghcr.io/catdog-mlops/catdog@sha256:0000000000000000000000000000000000000000000000000000000000000000", "--model-name", "catdog"},
+	"deployer-rbac.yaml": {"k8s", "render", "--rbac"},
+}
+
+func runCatdog(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &out
+	err := app.RunContext(context.Background(), append([]string{"catdog"}, args...))
+	return out.String(), err
+}
+
+func TestRenderedManifestsAreCurrent(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "deploy", "k8s")
+	for file, args := range renderedManifests {
+		got, err := runCatdog(t, args...)
+		if err != nil {
+			t.Fatalf("catdog %v: %v", args, err)
+		}
+		if os.Getenv("CATDOG_UPDATE_MANIFESTS") == "1" {
+			if err := os.WriteFile(filepath.Join(dir, file), []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want) {
+			t.Errorf("deploy/k8s/%s differs from `catdog %v`; run `make k8s-manifests`\n--- rendered ---\n%s", file, args, got)
+		}
+	}
+}
+
+func TestRenderRefusesBadSpecs(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"k8s", "render", "--image", "ghcr.io/x/catdog:latest"}, "not pinned by digest"},
+		{[]string{"k8s", "render"}, "image is required"},
+		{[]string{"k8s", "render", "--image", "x@sha256:" + "ab", "--namespace", "Prod"}, "namespace"},
+	} {
+		out, err := runCatdog(t, c.args...)
+		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(c.want)) {
+			t.Errorf("catdog %v: err %v (output %q), want %q", c.args, err, out, c.want)
+		}
+	}
+}
