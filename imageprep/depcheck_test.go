@@ -7,13 +7,15 @@ import (
 )
 
 // TestDependencies keeps imageprep small: no libtorch (gotch), no cgo of its own, and no project
-// package except its internal libjpeg-turbo binding (cgo, linked statically).
+// package except its internal libjpeg-turbo binding (cgo, linked statically) and the shared
+// atomic file write.
 func TestDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{if .CgoFiles}}cgo{{end}}", ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	allowed := []string{"golang.org/x/image/", "github.com/catdog-mlops/catdog/imageprep/internal/turbojpeg"}
+	allowed := []string{"golang.org/x/image/", "github.com/catdog-mlops/catdog/imageprep/internal/turbojpeg",
+		"github.com/catdog-mlops/catdog/internal/atomicfile"}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		pkg, cgo, _ := strings.Cut(line, " ")
 		if pkg == "github.com/catdog-mlops/catdog/imageprep" {

@@ -1,7 +1,6 @@
 package imageprep
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -20,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // Output file names inside the prepared directory.
@@ -534,54 +535,25 @@ func decodeAll(ctx context.Context, o PrepareOptions, paths []string, sums []fil
 	return results, nil
 }
 
-// writeSplit copies the given rows of pixels into a new split file (temp file, then rename).
+// writeSplit copies the given rows of pixels into a new split file, atomically.
 func writeSplit(name string, pixels *os.File, rows []int, rowBytes int64) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".split-*.tmp")
-	if err != nil {
-		return fmt.Errorf("imageprep: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	for _, r := range rows {
-		if _, err := io.Copy(w, io.NewSectionReader(pixels, int64(r)*rowBytes, rowBytes)); err != nil {
-			tmp.Close()
-			return fmt.Errorf("imageprep: writing %s: %w", name, err)
+	err := atomicfile.Write(name, 0o644, func(w io.Writer) error {
+		for _, r := range rows {
+			if _, err := io.Copy(w, io.NewSectionReader(pixels, int64(r)*rowBytes, rowBytes)); err != nil {
+				return err
+			}
 		}
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("imageprep: writing %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("imageprep: writing %s: %w", name, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("imageprep: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("imageprep: %w", err)
 	}
 	return nil
 }
 
-// writeFileAtomic writes data to a temp file next to name and renames it into place.
+// writeFileAtomic writes one of the prepared directory's small files.
 func writeFileAtomic(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("imageprep: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("imageprep: writing %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("imageprep: writing %s: %w", name, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("imageprep: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
+	if err := atomicfile.WriteFile(name, data, 0o644); err != nil {
 		return fmt.Errorf("imageprep: %w", err)
 	}
 	return nil

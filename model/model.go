@@ -15,6 +15,8 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/catdog-mlops/catdog/imageprep"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // File names inside a model directory.
@@ -151,11 +153,7 @@ func (n *Network) Load(path string) error {
 func (n *Network) Close() { n.vs.Destroy() }
 
 func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("model: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
 	return nil

@@ -20,6 +20,8 @@ import (
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/internal/buildinfo"
 	"github.com/catdog-mlops/catdog/model"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // Options configure one training run.
@@ -348,7 +350,7 @@ func writeOutputs(dir, dataDir string, res *Result) error {
 	if err != nil {
 		return fmt.Errorf("train: metrics: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "metrics.json"), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "metrics.json"), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	if err := PlotConfusion(filepath.Join(dir, "confusion_matrix.png"), res.Test); err != nil {
@@ -364,5 +366,8 @@ func writeOutputs(dir, dataDir string, res *Result) error {
 	if err != nil {
 		return fmt.Errorf("train: copy manifest: %w", err)
 	}
-	return os.WriteFile(filepath.Join(dir, "manifest.csv"), src, 0o644)
+	if err := atomicfile.WriteFile(filepath.Join(dir, "manifest.csv"), src, 0o644); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
 }

@@ -2,7 +2,9 @@ package train
 
 import (
 	"fmt"
-	"os"
+	"io"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -13,15 +15,11 @@ func vgimgCanvas(w, h vg.Length) *vgimg.Canvas {
 }
 
 func savePNG(path string, c *vgimg.Canvas) error {
-	f, err := os.Create(path)
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		_, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(w)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("train: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil

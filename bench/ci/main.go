@@ -37,6 +37,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/catdog-mlops/catdog/ci/image"
+
+	"github.com/catdog-mlops/catdog/internal/cachedir"
 )
 
 func main() {
@@ -54,11 +56,8 @@ func main() {
 	check(err)
 	defer os.RemoveAll(work)
 	if *libDir == "" {
-		cache := os.Getenv("CATDOG_CACHE")
-		if cache == "" {
-			home, _ := os.UserHomeDir()
-			cache = filepath.Join(home, ".cache", "catdog")
-		}
+		cache, err := cachedir.Dir()
+		check(err)
 		*libDir = filepath.Join(cache, "libtorch-2.1.2", "lib")
 	}
 	if *model == "" {

@@ -10,15 +10,16 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/catdog-mlops/catdog/internal/testenv"
+
+	"github.com/catdog-mlops/catdog/internal/cachedir"
 )
 
 // actionlint finds the pinned actionlint that `make deps` installs into $CATDOG_CACHE/gobin.
 func actionlint(t *testing.T) string {
 	t.Helper()
-	cache := os.Getenv("CATDOG_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "catdog")
+	cache, err := cachedir.Dir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	if p := filepath.Join(cache, "gobin", "actionlint"); fileExists(p) {
 		return p

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/klauspost/pgzip"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // Compression selects how layers are gzipped. Every choice produces a valid gzip stream; the
@@ -272,17 +274,7 @@ func (c *Cache) lookup(metaPath string, diffID v1.Hash) (*Layer, bool) {
 }
 
 func writeFileAtomic(p string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("image: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		return fmt.Errorf("image: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	if err := atomicfile.WriteFile(p, data, 0o644); err != nil {
 		return fmt.Errorf("image: %w", err)
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/model"
 	"github.com/catdog-mlops/catdog/train"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // evaluateCommand is `catdog evaluate`: score a model directory on labelled photos.
@@ -62,7 +64,7 @@ func runEvaluate(c *cli.Context) error {
 		return err
 	case "":
 	default:
-		if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		if err := atomicfile.WriteFile(out, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("catdog evaluate: %w", err)
 		}
 	}
@@ -90,5 +92,5 @@ func writeDVCMetrics(path string, e train.Evaluation) error {
 			return err
 		}
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/catdog-mlops/catdog/ci/image"
 	"github.com/catdog-mlops/catdog/ci/publish"
 	"github.com/catdog-mlops/catdog/ci/tags"
+
+	"github.com/catdog-mlops/catdog/internal/cachedir"
 )
 
 // imageCommand is `catdog image`: build, push, tag and smoke-run the serving image.
@@ -50,14 +52,14 @@ func imageCommand() *cli.Command {
 	}
 }
 
+// defaultCacheDir is catdog's cache directory for flag defaults; without one (no HOME, no
+// $CATDOG_CACHE) the defaults are relative paths that the flags' errors name.
 func defaultCacheDir() string {
-	if d := os.Getenv("CATDOG_CACHE"); d != "" {
-		return d
+	d, err := cachedir.Dir()
+	if err != nil {
+		return ".catdog-cache"
 	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "catdog")
-	}
-	return filepath.Join(os.TempDir(), "catdog-cache")
+	return d
 }
 
 func gitFlags() []cli.Flag {

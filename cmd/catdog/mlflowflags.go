@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -30,15 +29,7 @@ func journalDir(c *cli.Context) string {
 	if d := c.String("mlflow-journal"); d != "" {
 		return d
 	}
-	cache := os.Getenv("CATDOG_CACHE")
-	if cache == "" {
-		if d, err := os.UserCacheDir(); err == nil {
-			cache = filepath.Join(d, "catdog")
-		} else {
-			cache = ".cache"
-		}
-	}
-	return filepath.Join(cache, "mlflow-journal")
+	return filepath.Join(defaultCacheDir(), "mlflow-journal")
 }
 
 func newMLflowClient(c *cli.Context, opts ...mlflowclient.Option) (*mlflowclient.Client, error) {

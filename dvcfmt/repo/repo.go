@@ -21,6 +21,8 @@ import (
 
 	"github.com/catdog-mlops/catdog/dvcfmt"
 	"github.com/catdog-mlops/catdog/dvcfmt/cache"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // DvcDir is the name of the directory that marks a DVC repository root.
@@ -301,25 +303,9 @@ func (r *Repo) lock(ctx context.Context, wait time.Duration) (unlock func(), err
 	}, nil
 }
 
-// writeFileAtomic writes data to a temp file next to path and renames it into place.
+// writeFileAtomic writes one of the repository's files (.dvc files, config) atomically.
 func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, data, perm)
 }
 
 // rel returns abs relative to the repository root, slash-separated.
