@@ -9,7 +9,7 @@ import (
 // preprocessing path already has — the Source (format, original size), the encoded size and
 // the Size×Size RGB bytes DecodeResized returns — so training (from the prepared cache) and
 // serving (right after DecodeResized) compute them from the same pixels, at a cost of one pass
-// over Size×Size pixels.
+// over at most FeatureGrid×FeatureGrid of the Size×Size pixels.
 //
 // The names are stable: they are the feature column names of drift profiles and reports and
 // the `feature` label of the serving metrics.
@@ -61,8 +61,20 @@ func (f Features) Map() map[string]float64 {
 	return m
 }
 
+// FeatureGrid is the most samples per side the pixel statistics use: they are taken on every
+// Step(size)-th row and column of the Size×Size image (all pixels up to 64×64, every second at
+// 128, every fourth at 224), which keeps the cost per request at a few thousand pixels.
+const FeatureGrid = 64
+
+// FeatureStep is the sampling step of the pixel statistics for a size×size image:
+// ceil(size / FeatureGrid).
+func FeatureStep(size int) int { return (size + FeatureGrid - 1) / FeatureGrid }
+
 // ImageFeatures computes the features of one image from the Size×Size packed RGB bytes (HWC)
-// returned by DecodeResized, the Source it returned and the encoded size in bytes.
+// returned by DecodeResized, the Source it returned and the encoded size in bytes. The colour
+// statistics, brightness, contrast, saturation and grayscale flag are taken over the pixels of
+// the FeatureStep grid; sharpness is the variance of the full-resolution Laplacian at the grid's
+// interior points.
 func ImageFeatures(rgb []byte, size int, src Source, fileBytes int) (Features, error) {
 	var f Features
 	if size < 1 || len(rgb) != 3*size*size {
@@ -71,23 +83,42 @@ func ImageFeatures(rgb []byte, size int, src Source, fileBytes int) (Features, e
 	if src.Width <= 0 || src.Height <= 0 {
 		return f, fmt.Errorf("imageprep: features: source size %dx%d", src.Width, src.Height)
 	}
-	n := size * size
-	// Luma in 1/1000 units (299 R + 587 G + 114 B), exact in integers.
-	luma := make([]int32, n)
+	step := FeatureStep(size)
 	var sum, sq [3]int64
 	var lsum, lsq, spread int64
 	var sat float64
-	for i := 0; i < n; i++ {
-		r, g, b := int64(rgb[3*i]), int64(rgb[3*i+1]), int64(rgb[3*i+2])
-		sum[0], sum[1], sum[2] = sum[0]+r, sum[1]+g, sum[2]+b
-		sq[0], sq[1], sq[2] = sq[0]+r*r, sq[1]+g*g, sq[2]+b*b
-		y := 299*r + 587*g + 114*b
-		luma[i] = int32(y)
-		lsum += y
-		lsq += y * y
-		hi, lo := max(r, g, b), min(r, g, b)
-		spread += hi - lo
-		sat += float64(hi-lo) * invByte[hi]
+	var n int
+	// luma in 1/1000 units (299 R + 587 G + 114 B), exact in integers
+	luma := func(i int) int64 {
+		return 299*int64(rgb[i]) + 587*int64(rgb[i+1]) + 114*int64(rgb[i+2])
+	}
+	for y := 0; y < size; y += step {
+		row := rgb[3*y*size : 3*(y+1)*size]
+		for x := 0; x < size; x += step {
+			px := row[3*x : 3*x+3 : 3*x+3]
+			r, g, b := int64(px[0]), int64(px[1]), int64(px[2])
+			sum[0], sum[1], sum[2] = sum[0]+r, sum[1]+g, sum[2]+b
+			sq[0], sq[1], sq[2] = sq[0]+r*r, sq[1]+g*g, sq[2]+b*b
+			l := 299*r + 587*g + 114*b
+			lsum += l
+			lsq += l * l
+			hi, lo := max(r, g, b), min(r, g, b)
+			spread += hi - lo
+			sat += float64(hi-lo) * invByte[hi]
+			n++
+		}
+	}
+	// Laplacian up + down + left + right − 4·centre at the grid's interior points. Exact in
+	// integers: |l| ≤ 8·255·1000, so l² < 2^42 and the sums stay far below 2^63.
+	var ls, lq, ln int64
+	for y := step; y < size-1; y += step {
+		for x := step; x < size-1; x += step {
+			i := 3 * (y*size + x)
+			l := luma(i-3*size) + luma(i+3*size) + luma(i-3) + luma(i+3) - 4*luma(i)
+			ls += l
+			lq += l * l
+			ln++
+		}
 	}
 	fn := float64(n)
 	meanStd := func(s, q int64, scale float64) (float64, float64) {
@@ -106,7 +137,10 @@ func ImageFeatures(rgb []byte, size int, src Source, fileBytes int) (Features, e
 	}
 	f[10], f[11] = meanStd(lsum, lsq, 1000)
 	f[12] = sat / fn
-	f[13] = laplacianVariance(luma, size) / 1e6
+	if ln > 0 {
+		m := float64(ls) / float64(ln)
+		f[13] = math.Max(0, float64(lq)/float64(ln)-m*m) / 1e6
+	}
 	if float64(spread)/fn <= GrayscaleTolerance {
 		f[14] = 1
 	}
@@ -120,33 +154,6 @@ var invByte = func() (t [256]float64) {
 	}
 	return t
 }()
-
-// laplacianVariance is the population variance of the 4-neighbour Laplacian
-// (up + down + left + right − 4·centre) over the interior pixels of a size×size plane.
-func laplacianVariance(p []int32, size int) float64 {
-	if size < 3 {
-		return 0
-	}
-	// Exact in integers: |l| <= 8·255·1000, so l² < 2^42 and the sum of squares stays below
-	// 2^63 for planes up to 2^10 pixels on a side.
-	var s, q int64
-	for y := 1; y < size-1; y++ {
-		row := p[y*size : (y+1)*size]
-		up, down := p[(y-1)*size:y*size], p[(y+1)*size:(y+2)*size]
-		for x := 1; x < size-1; x++ {
-			l := int64(up[x]) + int64(down[x]) + int64(row[x-1]) + int64(row[x+1]) - 4*int64(row[x])
-			s += l
-			q += l * l
-		}
-	}
-	m := float64((size - 2) * (size - 2))
-	mean := float64(s) / m
-	v := float64(q)/m - mean*mean
-	if v < 0 {
-		return 0
-	}
-	return v
-}
 
 // FileFeatures decodes one encoded image with DecodeResized at size×size and returns its
 // features. It is the batch path of `catdog drift report` over a folder of photos and of the

@@ -92,11 +92,17 @@ func TestImageFeaturesKnownImages(t *testing.T) {
 	}
 }
 
-// TestImageFeaturesMatchReference recomputes the colour statistics of a real photo with gonum's
-// stat package, from float pixels, and requires the integer fast path to agree.
+// TestImageFeaturesMatchReference recomputes the features of a real photo with gonum's stat
+// package, from float pixels, and requires the integer fast path to agree.
 func TestImageFeaturesMatchReference(t *testing.T) {
 	data := devPhoto(t, "Cat/cat.1.jpg")
-	const size = 64
+	for _, size := range []int{64, 128, 224} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { checkReference(t, data, size) })
+	}
+}
+
+// checkReference recomputes the features on the FeatureStep grid in floating point with gonum.
+func checkReference(t *testing.T, data []byte, size int) {
 	rgb, src, err := DecodeResized(data, size, Limits{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -112,20 +118,26 @@ func TestImageFeaturesMatchReference(t *testing.T) {
 	if ff != f {
 		t.Errorf("FileFeatures = %v, ImageFeatures = %v", ff, f)
 	}
-	n := size * size
-	ch := [3][]float64{make([]float64, n), make([]float64, n), make([]float64, n)}
-	luma := make([]float64, n)
-	for i := 0; i < n; i++ {
-		for c := 0; c < 3; c++ {
-			ch[c][i] = float64(rgb[3*i+c])
-		}
-		luma[i] = 0.299*ch[0][i] + 0.587*ch[1][i] + 0.114*ch[2][i]
+	step := FeatureStep(size)
+	if want := (size + 63) / 64; step != want {
+		t.Fatalf("FeatureStep(%d) = %d", size, step)
 	}
-	var lap []float64
-	for y := 1; y < size-1; y++ {
-		for x := 1; x < size-1; x++ {
-			i := y*size + x
-			lap = append(lap, luma[i-size]+luma[i+size]+luma[i-1]+luma[i+1]-4*luma[i])
+	lumaAt := func(x, y int) float64 {
+		i := 3 * (y*size + x)
+		return 0.299*float64(rgb[i]) + 0.587*float64(rgb[i+1]) + 0.114*float64(rgb[i+2])
+	}
+	var ch [3][]float64
+	var luma, lap []float64
+	for y := 0; y < size; y += step {
+		for x := 0; x < size; x += step {
+			i := 3 * (y*size + x)
+			for c := 0; c < 3; c++ {
+				ch[c] = append(ch[c], float64(rgb[i+c]))
+			}
+			luma = append(luma, lumaAt(x, y))
+			if x > 0 && y > 0 && x < size-1 && y < size-1 {
+				lap = append(lap, lumaAt(x, y-1)+lumaAt(x, y+1)+lumaAt(x-1, y)+lumaAt(x+1, y)-4*lumaAt(x, y))
+			}
 		}
 	}
 	got := f.Map()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/catdog-mlops/catdog/drift"
 	"github.com/catdog-mlops/catdog/imageprep"
 )
 
@@ -22,6 +23,8 @@ type config struct {
 	maxFiles       int
 	predictTimeout time.Duration
 	gatherer       prometheus.Gatherer
+	driftProfile   *drift.Profile
+	driftConfig    drift.MonitorConfig
 }
 
 func defaults() config {
@@ -109,3 +112,10 @@ func WithPredictTimeout(d time.Duration) Option { return func(c *config) { c.pre
 // WithGatherer sets what /metrics serves. The default is the Registerer given to New, which
 // must then also be a Gatherer.
 func WithGatherer(g prometheus.Gatherer) Option { return func(c *config) { c.gatherer = g } }
+
+// WithDrift monitors input drift: the features of every decoded image go into a sliding
+// window that is compared with the training reference p every cfg.EveryRequests images or
+// cfg.Every, and each comparison is exported as catdog_drift_* metrics. The default is off.
+func WithDrift(p *drift.Profile, cfg drift.MonitorConfig) Option {
+	return func(c *config) { c.driftProfile, c.driftConfig = p, cfg }
+}

@@ -64,6 +64,7 @@ type Service struct {
 	prep     chan struct{} // decode slots: at most GOMAXPROCS images are preprocessed at once
 	handler  http.Handler
 	draining atomic.Bool
+	drift    *driftMonitor // nil when drift monitoring is off
 }
 
 var _ http.Handler = (*Service)(nil)
@@ -104,6 +105,13 @@ func New(p Predictor, reg prometheus.Registerer, log *slog.Logger, opts ...Optio
 		s.m.requests.WithLabelValues(e, "200")
 		s.m.latency.WithLabelValues(e)
 	}
+	if cfg.driftProfile != nil {
+		d, err := newDriftMonitor(cfg.driftProfile, cfg.driftConfig, spec.Size, reg, log)
+		if err != nil {
+			return nil, err
+		}
+		s.drift = d
+	}
 	s.pool = newPool(p, spec, s.m, cfg.workers, cfg.queue, cfg.maxBatch, cfg.maxWait)
 	s.handler = s.routes()
 	return s, nil
@@ -118,7 +126,12 @@ func (s *Service) Drain() { s.draining.Store(true) }
 
 // Close stops the model workers after they finish queued work. Call it after the HTTP server
 // has shut down; predictions submitted afterwards fail with 503.
-func (s *Service) Close() { s.pool.close() }
+func (s *Service) Close() {
+	s.pool.close()
+	if s.drift != nil {
+		s.drift.stop()
+	}
+}
 
 // Ready reports whether the workers are warm (and the service is not draining), and the
 // warm-up error if warm-up failed.
@@ -280,7 +293,10 @@ func (s *Service) preprocess(ctx context.Context, data []byte) ([]byte, error) {
 	defer func() { <-s.prep }()
 	// imageprep.DecodeResized is the first half of Spec.Preprocess; the model worker applies
 	// the second half, Spec.Normalize, right before the forward pass.
-	rgb, _, err := imageprep.DecodeResized(data, s.spec.Size, s.cfg.limits, nil)
+	rgb, src, err := imageprep.DecodeResized(data, s.spec.Size, s.cfg.limits, nil)
+	if err == nil && s.drift != nil {
+		s.drift.observe(rgb, src, len(data))
+	}
 	return rgb, err
 }
 

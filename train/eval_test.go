@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEvaluate(t *testing.T) {
@@ -119,6 +120,18 @@ func TestRepoParamsFile(t *testing.T) {
 	}
 	if p.Augment.FlipProb == 0 {
 		t.Error("params.yaml: augmentation flip probability did not load")
+	}
+	if d := p.Drift; d.WindowSize != 500 || d.WindowMaxAge != time.Hour || d.Every != 30*time.Second || d.EveryRequests != 100 || d.MinRows != 30 || d.Options.DriftShare != 0.5 {
+		t.Errorf("params.yaml: drift section %+v", d)
+	}
+	dir := t.TempDir()
+	for _, bad := range []string{"drift: {window_size: -1}\n", "drift: {method: t-test}\n", "drift: {window: 5}\n", "drift: {every: soon}\n"} {
+		if err := writeFile(dir+"/p.yaml", bad); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadParams(dir + "/p.yaml"); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/catdog-mlops/catdog/drift"
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/model"
 )
@@ -49,6 +50,9 @@ type Params struct {
 	// Normalize holds the per-channel mean and std recorded with the model.
 	Mean [3]float32 `yaml:"mean"`
 	Std  [3]float32 `yaml:"std"`
+	// Drift configures the live input-drift monitor of `catdog serve` (not used by training,
+	// kept in the same versioned file).
+	Drift drift.MonitorConfig `yaml:"drift"`
 }
 
 // DefaultParams are the defaults used when params.yaml leaves a field out.
@@ -144,6 +148,9 @@ func (p Params) Validate() error {
 		if p.Std[c] <= 0 {
 			return fmt.Errorf("train: std[%d] must be positive", c)
 		}
+	}
+	if err := p.Drift.WithDefaults().Validate(); err != nil {
+		return fmt.Errorf("train: params drift: %w", err)
 	}
 	return p.Arch.Validate()
 }

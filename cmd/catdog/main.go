@@ -51,6 +51,7 @@ func commands() []*cli.Command {
 		mlflowCommand(),
 		modelCommand(),
 		serveCommand(),
+		driftCommand(),
 		imageCommand(),
 		k8sCommand(),
 		ghaCommand(),

@@ -9,15 +9,18 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/catdog-mlops/catdog/drift"
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/inference"
 	"github.com/catdog-mlops/catdog/model"
+	"github.com/catdog-mlops/catdog/train"
 )
 
 // serveOptions binds the flags of `catdog serve`.
@@ -38,6 +41,9 @@ type serveOptions struct {
 	DrainDelay      time.Duration // /ready 503 before the listener closes, after SIGTERM
 	ShutdownTimeout time.Duration // wait for in-flight requests
 	LogLevel        string
+	Params          string // params.yaml whose drift: section configures the drift monitor ("" = defaults)
+	DriftProfile    string // reference profile ("" = drift_profile.json of the model directory)
+	NoDrift         bool   // turn the drift monitor off
 }
 
 // serveCommand is `catdog serve`: the prediction HTTP service (package inference).
@@ -67,6 +73,9 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "drain-delay", Value: 5 * time.Second, Usage: "after SIGTERM, how long /ready answers 503 before the listener closes", Destination: &o.DrainDelay},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after SIGTERM, longest wait for in-flight requests", Destination: &o.ShutdownTimeout},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error (JSON logs on stderr)", Destination: &o.LogLevel},
+			&cli.StringFlag{Name: "params", Usage: "params.yaml whose drift: section configures the live drift monitor (default: built-in defaults, the same as the repository's params.yaml)", EnvVars: []string{"CATDOG_PARAMS"}, Destination: &o.Params},
+			&cli.StringFlag{Name: "drift-profile", Usage: "training reference for input drift (default: " + drift.ProfileFile + " in the model directory)", EnvVars: []string{"CATDOG_DRIFT_PROFILE"}, Destination: &o.DriftProfile},
+			&cli.BoolFlag{Name: "no-drift", Usage: "do not monitor input drift", EnvVars: []string{"CATDOG_NO_DRIFT"}, Destination: &o.NoDrift},
 		},
 		Action: func(c *cli.Context) error { return runServe(c, o) },
 	}
@@ -106,7 +115,7 @@ func runServe(c *cli.Context, o serveOptions) error {
 	}()
 	log.Info("listening", "addr", l.Addr().String())
 
-	m, mi, cleanup, err := loadServeModel(ctx, c, o, log)
+	m, mi, dir, cleanup, err := loadServeModel(ctx, c, o, log)
 	if err != nil {
 		stopServer()
 		<-served
@@ -115,8 +124,14 @@ func runServe(c *cli.Context, o serveOptions) error {
 	defer cleanup()
 	defer m.Close()
 
+	driftOpt, err := serveDrift(o, dir, log)
+	if err != nil {
+		stopServer()
+		<-served
+		return cli.Exit(fmt.Sprintf("catdog serve: %v", err), 2)
+	}
 	reg := inference.NewRegistry()
-	s, err := inference.New(m, reg, log,
+	s, err := inference.New(m, reg, log, driftOpt,
 		inference.WithModelInfo(mi),
 		inference.WithLimits(imageprep.Limits{MaxBytes: o.MaxBodyBytes, MaxPixels: o.MaxPixels}),
 		inference.WithMaxBodyBytes(o.MaxBodyBytes),
@@ -152,32 +167,71 @@ func runServe(c *cli.Context, o serveOptions) error {
 	return nil
 }
 
+// serveDrift returns the drift option of the service: the reference profile (--drift-profile,
+// or the model directory's) and the drift: section of --params. A model without a profile is
+// served without drift monitoring (logged); a bad profile or config is an error.
+func serveDrift(o serveOptions, modelDir string, log *slog.Logger) (inference.Option, error) {
+	if o.NoDrift {
+		log.Info("drift monitoring off (--no-drift)")
+		return inference.WithDrift(nil, drift.MonitorConfig{}), nil
+	}
+	cfg := drift.MonitorConfig{}
+	if o.Params != "" {
+		p, err := train.ReadParams(o.Params)
+		if err != nil {
+			return nil, err
+		}
+		cfg = p.Drift
+	}
+	path := o.DriftProfile
+	if path == "" {
+		path = filepath.Join(modelDir, drift.ProfileFile)
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) && o.DriftProfile == "" {
+		log.Warn("no drift profile in the model directory: drift monitoring off (train with this catdog to get one)", "path", path)
+		return inference.WithDrift(nil, cfg), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--drift-profile: %w", err)
+	}
+	defer f.Close()
+	p, err := drift.DecodeProfile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	eff := cfg.WithDefaults()
+	log.Info("drift monitoring", "profile", path, "reference_rows", p.Rows, "window_size", eff.WindowSize,
+		"window_max_age", eff.WindowMaxAge.String(), "every_requests", eff.EveryRequests, "every", eff.Every.String())
+	return inference.WithDrift(p, cfg), nil
+}
+
 // loadServeModel loads the model named by --model: a directory, or a models:/ URI downloaded
 // through the MLflow tracking server. cleanup removes a temporary download.
-func loadServeModel(ctx context.Context, c *cli.Context, o serveOptions, log *slog.Logger) (*model.Model, inference.ModelInfo, func(), error) {
+func loadServeModel(ctx context.Context, c *cli.Context, o serveOptions, log *slog.Logger) (*model.Model, inference.ModelInfo, string, func(), error) {
 	cleanup := func() {}
 	dir := o.Model
 	mi := inference.ModelInfo{Version: o.ModelVersion, Source: o.Model}
 	if strings.HasPrefix(o.Model, "models:/") {
 		cl, err := newMLflowClient(c)
 		if err != nil {
-			return nil, mi, cleanup, fmt.Errorf("%s needs an MLflow tracking server (--tracking-uri or MLFLOW_TRACKING_URI): %w", o.Model, err)
+			return nil, mi, "", cleanup, fmt.Errorf("%s needs an MLflow tracking server (--tracking-uri or MLFLOW_TRACKING_URI): %w", o.Model, err)
 		}
 		dir = o.DownloadDir
 		if dir == "" {
 			tmp, err := os.MkdirTemp("", "catdog-serve-model-")
 			if err != nil {
-				return nil, mi, cleanup, err
+				return nil, mi, "", cleanup, err
 			}
 			dir, cleanup = tmp, func() { _ = os.RemoveAll(tmp) }
 		} else if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, mi, cleanup, err
+			return nil, mi, "", cleanup, err
 		}
 		t := time.Now()
 		mv, files, err := cl.DownloadModel(ctx, o.Model, dir)
 		if err != nil {
 			cleanup()
-			return nil, mi, func() {}, fmt.Errorf("download %s: %w", o.Model, err)
+			return nil, mi, "", func() {}, fmt.Errorf("download %s: %w", o.Model, err)
 		}
 		mi.Name, mi.Version, mi.RunID = mv.Name, mv.Version, mv.RunID
 		log.Info("model downloaded", "uri", o.Model, "name", mv.Name, "version", mv.Version, "run_id", mv.RunID,
@@ -188,7 +242,7 @@ func loadServeModel(ctx context.Context, c *cli.Context, o serveOptions, log *sl
 	m, err := model.Load(dir)
 	if err != nil {
 		cleanup()
-		return nil, mi, func() {}, err
+		return nil, mi, "", func() {}, err
 	}
 	info := m.Info()
 	if mi.Name == "" {
@@ -197,5 +251,5 @@ func loadServeModel(ctx context.Context, c *cli.Context, o serveOptions, log *sl
 	mi.Classes = info.Classes
 	log.Info("model loaded", "dir", dir, "name", info.Name, "arch", info.Arch.Name, "input_size", info.InputSize,
 		"classes", info.Classes, "ms", time.Since(t).Milliseconds())
-	return m, mi, cleanup, nil
+	return m, mi, dir, cleanup, nil
 }

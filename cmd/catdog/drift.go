@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/catdog-mlops/catdog/drift"
+	"github.com/catdog-mlops/catdog/drift/driftreport"
+	"github.com/catdog-mlops/catdog/drift/imagedrift"
+)
+
+// driftCommand is `catdog drift`: input drift against the training reference.
+func driftCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "drift",
+		Usage: "input drift of photos against a model's training reference (Evidently's DataDriftPreset rules)",
+		Subcommands: []*cli.Command{{
+			Name:  "report",
+			Usage: "compare a folder of photos (or a CSV of feature rows) with the model's drift profile; write JSON + HTML",
+			Description: "Computes the per-image features of every photo below --data (decoded and resized to the model's\n" +
+				"input size exactly as serving does), compares them feature by feature with the training reference\n" +
+				"in the model's " + drift.ProfileFile + " and writes " + driftreport.JSONFile + ", " + driftreport.HTMLFile + " and\n" +
+				driftreport.PlotDir + "/*.png into --out. --data may also be a CSV file whose header names the features.",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "model", Required: true, Usage: "model directory or models:/NAME@ALIAS (models:/NAME/VERSION)", EnvVars: []string{"CATDOG_MODEL"}},
+				trackingURIFlag(),
+				&cli.StringFlag{Name: "data", Required: true, Usage: "folder of photos (JPEG/PNG, searched recursively) or a CSV of feature rows"},
+				&cli.StringFlag{Name: "out", Value: "drift-report", Usage: "output folder"},
+				&cli.StringFlag{Name: "method", Usage: "force one method for every feature (ks, wasserstein, jensenshannon, z, chisquare, psi); default: Evidently's choice per feature"},
+				&cli.Float64Flag{Name: "drift-share", Value: 0.5, Usage: "share of drifted features at which the dataset drifts"},
+				&cli.IntFlag{Name: "workers", Usage: "decoding goroutines (default: one per core)"},
+				&cli.BoolFlag{Name: "fail-on-drift", Usage: "exit with status 3 when the dataset drifts (for CI)"},
+				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+			},
+			Action: runDriftReport,
+		}},
+	}
+}
+
+func runDriftReport(c *cli.Context) error {
+	ctx := c.Context
+	profile, cleanup, err := driftProfileOf(ctx, c, c.String("model"))
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("catdog drift report: %v", err), 2)
+	}
+	defer cleanup()
+	opts := drift.Options{Method: drift.Method(c.String("method")), DriftShare: c.Float64("drift-share")}
+	if err := opts.Validate(); err != nil {
+		return cli.Exit(fmt.Sprintf("catdog drift report: %v", err), 2)
+	}
+	ref := profile.Table()
+	data := c.String("data")
+	st, err := os.Stat(data)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("catdog drift report: --data: %v", err), 2)
+	}
+	var cur drift.Table
+	var skipped []driftreport.Skipped
+	if st.IsDir() {
+		cur, skipped, err = folderFeatures(ctx, c, data, profile.InputSize)
+	} else {
+		cur, err = readFeatureCSV(data, ref)
+	}
+	if err != nil {
+		return fmt.Errorf("catdog drift report: %w", err)
+	}
+	if cur.Rows() == 0 {
+		return cli.Exit(fmt.Sprintf("catdog drift report: no usable photos in %s (%d skipped)", data, len(skipped)), 1)
+	}
+	start := time.Now()
+	res, err := drift.Compare(ref, cur, opts)
+	if err != nil {
+		return fmt.Errorf("catdog drift report: %w", err)
+	}
+	rep := &driftreport.Report{
+		Format: driftreport.Format, Version: driftreport.Version, Created: time.Now().UTC(),
+		Model: c.String("model"), Reference: profile.Source, Current: data, Skipped: skipped,
+		Options: opts, Result: res, Seconds: time.Since(start).Seconds(),
+	}
+	out := c.String("out")
+	if err := driftreport.Write(out, rep, ref, cur); err != nil {
+		return fmt.Errorf("catdog drift report: %w", err)
+	}
+	if err := driftreport.WriteText(c.App.Writer, rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "report: %s  page: %s\n", filepath.Join(out, driftreport.JSONFile), filepath.Join(out, driftreport.HTMLFile))
+	if c.Bool("fail-on-drift") && res.DatasetDrift {
+		return cli.Exit("catdog drift report: dataset drift", 3)
+	}
+	return nil
+}
+
+// driftProfileOf reads the drift profile of a model directory, or of a models:/ URI downloaded
+// through the MLflow tracking server (cleanup removes the download).
+func driftProfileOf(ctx context.Context, c *cli.Context, model string) (*drift.Profile, func(), error) {
+	cleanup := func() {}
+	dir := model
+	if strings.HasPrefix(model, "models:/") {
+		cl, err := newMLflowClient(c)
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("%s needs an MLflow tracking server (--tracking-uri or MLFLOW_TRACKING_URI): %w", model, err)
+		}
+		tmp, err := os.MkdirTemp("", "catdog-drift-model-")
+		if err != nil {
+			return nil, cleanup, err
+		}
+		cleanup = func() { _ = os.RemoveAll(tmp) }
+		if _, _, err := cl.DownloadModel(ctx, model, tmp); err != nil {
+			cleanup()
+			return nil, func() {}, fmt.Errorf("download %s: %w", model, err)
+		}
+		dir = tmp
+	}
+	f, err := os.Open(filepath.Join(dir, drift.ProfileFile))
+	if err != nil {
+		cleanup()
+		return nil, func() {}, fmt.Errorf("%s has no drift profile (train it with this catdog): %w", model, err)
+	}
+	defer f.Close()
+	p, err := drift.DecodeProfile(f)
+	if err != nil {
+		cleanup()
+		return nil, func() {}, fmt.Errorf("%s: %w", model, err)
+	}
+	return p, cleanup, nil
+}
+
+// folderFeatures computes the features of every photo below dir at the profile's input size.
+func folderFeatures(ctx context.Context, c *cli.Context, dir string, size int) (drift.Table, []driftreport.Skipped, error) {
+	paths, err := imagedrift.ListImages(dir, 0)
+	if err != nil {
+		return drift.Table{}, nil, err
+	}
+	o := imagedrift.FilesOptions{Size: size, Workers: c.Int("workers")}
+	finish := func() {}
+	if !c.Bool("quiet") {
+		o.Progress, finish = prepareProgress(c.App.ErrWriter, "features")
+	}
+	rows, skipped, err := imagedrift.Files(ctx, paths, o)
+	finish()
+	if err != nil {
+		return drift.Table{}, nil, err
+	}
+	var sk []driftreport.Skipped
+	for _, s := range skipped {
+		rel, _ := filepath.Rel(dir, s.Path)
+		sk = append(sk, driftreport.Skipped{Path: rel, Reason: string(s.Reason)})
+	}
+	return imagedrift.Table(rows), sk, nil
+}
+
+// readFeatureCSV reads feature rows whose header names (at least) every reference feature.
+func readFeatureCSV(path string, ref drift.Table) (drift.Table, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return drift.Table{}, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	header, err := r.Read()
+	if err != nil {
+		return drift.Table{}, fmt.Errorf("%s: %w", path, err)
+	}
+	pos := map[string]int{}
+	for i, h := range header {
+		pos[strings.TrimSpace(h)] = i
+	}
+	cur := drift.Table{Names: ref.Names, Kinds: ref.Kinds, Columns: make([][]float64, len(ref.Names))}
+	idx := make([]int, len(ref.Names))
+	for i, n := range ref.Names {
+		j, ok := pos[n]
+		if !ok {
+			return drift.Table{}, fmt.Errorf("%s: no column %q (header %v)", path, n, header)
+		}
+		idx[i] = j
+	}
+	for line := 2; ; line++ {
+		rec, err := r.Read()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return drift.Table{}, fmt.Errorf("%s: %w", path, err)
+		}
+		for i, j := range idx {
+			v, err := strconv.ParseFloat(rec[j], 64)
+			if err != nil {
+				return drift.Table{}, fmt.Errorf("%s line %d, column %s: %w", path, line, ref.Names[i], err)
+			}
+			cur.Columns[i] = append(cur.Columns[i], v)
+		}
+	}
+	return cur, cur.Validate()
+}

@@ -1,0 +1,214 @@
+package inference_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/catdog-mlops/catdog/drift"
+	"github.com/catdog-mlops/catdog/drift/imagedrift"
+	"github.com/catdog-mlops/catdog/imageprep"
+	"github.com/catdog-mlops/catdog/inference"
+	"github.com/catdog-mlops/catdog/internal/drifttest"
+)
+
+const driftSize = 64
+
+// photoFeatures returns the serving-path features of dev photos cat.i and dog.i for i in [from, to).
+func photoFeatures(t *testing.T, from, to int, tr drifttest.Transform) ([][]byte, []imageprep.Features) {
+	t.Helper()
+	var files [][]byte
+	var rows []imageprep.Features
+	for i := from; i < to; i++ {
+		for _, name := range []string{fmt.Sprintf("cat.%d.jpg", i), fmt.Sprintf("dog.%d.jpg", i)} {
+			b := devPhoto(t, name)
+			if tr != "" {
+				var err error
+				if b, err = drifttest.Derive(b, tr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f, err := imageprep.FileFeatures(b, driftSize, imageprep.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, b)
+			rows = append(rows, f)
+		}
+	}
+	return files, rows
+}
+
+// gaugeByLabel returns the value of metric name whose label has value.
+func gaugeByLabel(t *testing.T, reg prometheus.Gatherer, name, label, value string) (float64, bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, lp := range m.Label {
+				if lp.GetName() == label && lp.GetValue() == value {
+					if m.Gauge != nil {
+						return m.Gauge.GetValue(), true
+					}
+					return m.Counter.GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+// TestDriftMetrics sends normal and then darkened photos and checks the exported drift metrics
+// equal drift.Compare of the training reference with exactly the images sent.
+func TestDriftMetrics(t *testing.T) {
+	_, refRows := photoFeatures(t, 100, 160, "")
+	prof, err := drift.NewProfile(imagedrift.Table(refRows), driftSize, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := drift.MonitorConfig{WindowSize: 40, EveryRequests: 40, Every: time.Hour, MinRows: 20}
+	h := newHarness(t, newFixed(driftSize), inference.WithDrift(prof, cfg))
+	h.waitReady()
+	if v := metricValue(t, h.reg, "catdog_drift_reference_rows"); v != 120 {
+		t.Errorf("reference rows %v, want 120", v)
+	}
+
+	send := func(files [][]byte) {
+		for _, b := range files {
+			if r := h.post("/predict", "image/jpeg", b); r.status != 200 {
+				t.Fatalf("predict: %d %s", r.status, r.body)
+			}
+		}
+	}
+	compared := func() float64 {
+		v, _ := gaugeByLabel(t, h.reg, "catdog_drift_checks_total", "result", "compared")
+		return v
+	}
+	check := func(rows []imageprep.Features, wantDrift []string) drift.Result {
+		t.Helper()
+		want, err := drift.Compare(prof.Table(), imagedrift.Table(rows), drift.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := metricValue(t, h.reg, "catdog_drift_window_size"); v != float64(len(rows)) {
+			t.Errorf("window size %v, want %d", v, len(rows))
+		}
+		if v := metricValue(t, h.reg, "catdog_drift_share"); v != want.Share {
+			t.Errorf("drift share %v, want %v", v, want.Share)
+		}
+		for _, c := range want.Columns {
+			score, ok := gaugeByLabel(t, h.reg, "catdog_drift_score", "feature", c.Feature)
+			det, _ := gaugeByLabel(t, h.reg, "catdog_drift_detected", "feature", c.Feature)
+			if !ok || score != c.Score || (det == 1) != c.Drifted {
+				t.Errorf("%s: score %v detected %v; want %v %v", c.Feature, score, det, c.Score, c.Drifted)
+			}
+		}
+		for _, f := range wantDrift {
+			if det, _ := gaugeByLabel(t, h.reg, "catdog_drift_detected", "feature", f); det != 1 {
+				t.Errorf("%s not detected as drifted", f)
+			}
+		}
+		return want
+	}
+
+	normal, normalRows := photoFeatures(t, 200, 220, "")
+	send(normal)
+	waitFor(t, "a drift comparison", func() bool { return compared() >= 1 })
+	if r := check(normalRows, nil); r.DatasetDrift {
+		t.Errorf("normal photos: dataset drift (%d of %d features)", r.Drifted, len(r.Columns))
+	}
+
+	dark, darkRows := photoFeatures(t, 220, 240, drifttest.Darken)
+	send(dark)
+	waitFor(t, "a second drift comparison", func() bool { return compared() >= 2 })
+	if r := check(darkRows, []string{"brightness", "mean_r", "mean_g", "mean_b"}); !r.DatasetDrift {
+		t.Errorf("darkened photos: no dataset drift (%d of %d features)", r.Drifted, len(r.Columns))
+	}
+	if v := metricValue(t, h.reg, "catdog_drift_dataset_drift"); v != 1 {
+		t.Errorf("catdog_drift_dataset_drift = %v", v)
+	}
+	if problems, err := testutil.GatherAndLint(h.reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+	// A bad upload adds nothing to the window.
+	if r := h.post("/predict", "image/jpeg", badInput(t, "truncated.jpg")); r.status == 200 {
+		t.Fatalf("truncated image accepted")
+	}
+	if n := h.logs.String(); len(n) == 0 {
+		t.Error("no logs")
+	}
+}
+
+func TestDriftProfileMustMatchInputSize(t *testing.T) {
+	_, rows := photoFeatures(t, 100, 105, "")
+	prof, err := drift.NewProfile(imagedrift.Table(rows), 128, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = inference.New(newFixed(driftSize), inference.NewRegistry(), nil, inference.WithDrift(prof, drift.MonitorConfig{}))
+	if err == nil {
+		t.Fatal("a 128-pixel profile was accepted for a 64-pixel model")
+	}
+	if _, err := inference.New(newFixed(driftSize), inference.NewRegistry(), nil, inference.WithDrift(prof, drift.MonitorConfig{WindowSize: -1})); err == nil {
+		t.Fatal("a bad window size was accepted")
+	}
+}
+
+// BenchmarkPredictDriftOverhead serves POST /predict for a typical dev photo (500×374) at the
+// bench-serve input size (224) through the whole handler with a fixed predictor, with and
+// without drift monitoring: the difference is the per-request cost of the drift features and
+// the window. bench/serve's c=1 p50 (23.1 ms at 224) is the budget's base: 2 % = 460 µs.
+func BenchmarkPredictDriftOverhead(b *testing.B) {
+	const size = 224
+	photo := devPhoto(b, "cat.1.jpg")
+	var rows []imageprep.Features
+	for i := 100; i < 140; i++ {
+		f, err := imageprep.FileFeatures(devPhoto(b, fmt.Sprintf("dog.%d.jpg", i)), size, imageprep.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = append(rows, f)
+	}
+	prof, err := drift.NewProfile(imagedrift.Table(rows), size, "bench", time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("drift=%v", on), func(b *testing.B) {
+			var opts []inference.Option
+			if on {
+				opts = append(opts, inference.WithDrift(prof, drift.MonitorConfig{}))
+			}
+			svc, err := inference.New(newFixed(size), inference.NewRegistry(), nil, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer svc.Close()
+			for ok, _ := svc.Ready(); !ok; ok, _ = svc.Ready() {
+				time.Sleep(time.Millisecond)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/predict", bytes.NewReader(photo))
+				req.Header.Set("Content-Type", "image/jpeg")
+				w := httptest.NewRecorder()
+				svc.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+}
