@@ -139,6 +139,8 @@ test: deps lint ## install what is needed, then run every test against the real 
 	$(GO) test -count=1 -timeout 25m ./...
 	$(MAKE) --no-print-directory test-asan
 
+# test-asan runs the fuzz targets' seeds only: FuzzDecode (both decode paths) and
+# FuzzDecodeResizedDirtyDecoder (a decoder reused after another, possibly broken, input).
 .PHONY: test-asan
 test-asan: go.work ## the JPEG C code (libjpeg-turbo, resize.c) under AddressSanitizer
 	$(GO) test -count=1 -asan ./imageprep/internal/turbojpeg/

@@ -35,13 +35,24 @@ type Source struct {
 // library decoders, ToRGB and Resize, so a damaged file is rejected (or accepted) with the
 // same reason as before.
 func DecodeResized(data []byte, size int, lim Limits, dst []byte) ([]byte, Source, error) {
+	d, _ := decoders.Get().(*turbojpeg.Decoder)
+	if d != nil {
+		defer decoders.Put(d)
+	}
+	return decodeResized(d, data, size, lim, dst)
+}
+
+// decodeResized is DecodeResized with the libjpeg-turbo decoder d (nil: none could be had, so
+// every JPEG takes the standard path). Its result depends only on its arguments, not on what
+// d decoded before (tests compare it against a new decoder's).
+func decodeResized(d *turbojpeg.Decoder, data []byte, size int, lim Limits, dst []byte) ([]byte, Source, error) {
 	cfg, format, err := DecodeConfigBytes(data, lim)
 	src := Source{Format: format, Width: cfg.Width, Height: cfg.Height}
 	if err != nil {
 		return nil, src, err
 	}
-	if format == "jpeg" {
-		if out, ok := decodeResizedJPEG(data, src, size, dst); ok {
+	if format == "jpeg" && d != nil {
+		if out, ok := decodeResizedJPEG(d, data, src, size, dst); ok {
 			return out, src, nil
 		}
 	}
@@ -54,12 +65,7 @@ func DecodeResized(data []byte, size int, lim Limits, dst []byte) ([]byte, Sourc
 
 // decodeResizedJPEG is the libjpeg-turbo path; ok is false when the standard decoder must
 // decide instead (an unusual colour space, a header the two decoders disagree on, damage).
-func decodeResizedJPEG(data []byte, src Source, size int, dst []byte) ([]byte, bool) {
-	d, _ := decoders.Get().(*turbojpeg.Decoder)
-	if d == nil {
-		return nil, false
-	}
-	defer decoders.Put(d)
+func decodeResizedJPEG(d *turbojpeg.Decoder, data []byte, src Source, size int, dst []byte) ([]byte, bool) {
 	hd, err := d.Header(data)
 	if err != nil || !hd.Planar() || hd.Width != src.Width || hd.Height != src.Height {
 		return nil, false
