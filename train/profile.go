@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"github.com/catdog-mlops/catdog/drift"
 	"github.com/catdog-mlops/catdog/drift/imagedrift"
 	"github.com/catdog-mlops/catdog/imageprep"
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // ReferenceProfile computes the drift reference of the training split ds of the prepared
@@ -85,12 +85,8 @@ func predictionProfile(split string, classes []string, probs [][]float32) *drift
 
 // writeProfile writes the profile into the model directory.
 func writeProfile(dir string, p *drift.Profile) error {
-	var buf bytes.Buffer
-	if err := p.Encode(&buf); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, drift.ProfileFile), 0o644, p.Encode); err != nil {
 		return fmt.Errorf("train: drift profile: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, drift.ProfileFile), buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("train: %w", err)
 	}
 	return nil
 }

@@ -52,6 +52,7 @@ func commands() []*cli.Command {
 		modelCommand(),
 		serveCommand(),
 		driftCommand(),
+		alertRelayCommand(),
 		imageCommand(),
 		k8sCommand(),
 		ghaCommand(),

@@ -23,6 +23,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/catdog-mlops/catdog/drift"
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // Format and Version identify the JSON report.
@@ -67,7 +68,7 @@ func Write(dir string, rep *Report, ref, cur drift.Table) error {
 	if err != nil {
 		return fmt.Errorf("driftreport: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, JSONFile), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, JSONFile), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("driftreport: %w", err)
 	}
 	var rows []htmlRow
@@ -82,7 +83,7 @@ func Write(dir string, rep *Report, ref, cur drift.Table) error {
 	if err := page.Execute(&buf, htmlData{Report: rep, Rows: rows}); err != nil {
 		return fmt.Errorf("driftreport: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, HTMLFile), buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, HTMLFile), buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("driftreport: %w", err)
 	}
 	return nil
