@@ -23,7 +23,6 @@ func TestDeviceCUDAOnCPUMachine(t *testing.T) {
 		var out bytes.Buffer
 		app := newApp()
 		app.Writer, app.ErrWriter = &out, &out
-		app.ExitErrHandler = func(*cli.Context, error) {}
 		err := app.RunContext(context.Background(), append([]string{"catdog"}, args...))
 		var ec cli.ExitCoder
 		if err == nil || !errors.As(err, &ec) || ec.ExitCode() != 2 {

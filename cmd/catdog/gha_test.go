@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/urfave/cli/v2"
 )
 
 func TestGHATestReportCommand(t *testing.T) {
@@ -26,7 +24,6 @@ func TestGHATestReportCommand(t *testing.T) {
 	var out bytes.Buffer
 	app := newApp()
 	app.Writer, app.ErrWriter = &out, &out
-	app.ExitErrHandler = func(*cli.Context, error) {}
 	err := app.RunContext(context.Background(), []string{"catdog", "gha", "test-report", "--module", "github.com/catdog-mlops/catdog", log})
 	if err == nil || exitCode(err) != 1 {
 		t.Fatalf("test-report of a failing log: err %v (exit %d), want exit 1", err, exitCode(err))

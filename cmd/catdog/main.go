@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -21,13 +22,17 @@ func main() {
 	defer stop()
 	app := newApp()
 	if err := app.RunContext(ctx, os.Args); err != nil {
-		fmt.Fprintf(app.ErrWriter, "catdog: %v\n", err)
+		fmt.Fprintln(app.ErrWriter, errorLine(err))
+		stop()
 		os.Exit(exitCode(err))
 	}
 }
 
+// newApp builds the CLI. Errors always come back from RunContext (ExitErrHandler does not
+// print or exit inside urfave/cli), so tests and the binary take the same path: main prints
+// the error once (errorLine) and exits with exitCode.
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                 "catdog",
 		Usage:                "cats-vs-dogs classifier through the whole MLOps lifecycle",
 		Version:              buildinfo.Version(),
@@ -35,7 +40,44 @@ func newApp() *cli.App {
 		Writer:               os.Stdout,
 		ErrWriter:            os.Stderr,
 		Commands:             commands(),
+		ExitErrHandler:       func(*cli.Context, error) {},
+		OnUsageError:         usageError("catdog"),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return cli.Exit(fmt.Sprintf("catdog: unknown command %q (see catdog --help)", c.Args().First()), exitUsage)
+			}
+			return cli.ShowAppHelp(c)
+		},
 	}
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			name := prefix + " " + c.Name
+			if c.OnUsageError == nil {
+				c.OnUsageError = usageError(name)
+			}
+			walk(name, c.Subcommands)
+		}
+	}
+	walk(app.Name, app.Commands)
+	return app
+}
+
+// usageError turns a flag-parsing error of the command named name into exit status 2.
+func usageError(name string) cli.OnUsageErrorFunc {
+	return func(_ *cli.Context, err error, _ bool) error {
+		return cli.Exit(fmt.Sprintf("%s: %v (see %s --help)", name, err, name), exitUsage)
+	}
+}
+
+// errorLine is the one line printed for a failed run: errors of a command already start with
+// its full name ("catdog image build: …"); anything else gets the program's name.
+func errorLine(err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "catdog ") || strings.HasPrefix(msg, "catdog:") {
+		return msg
+	}
+	return "catdog: " + msg
 }
 
 // commands lists every top-level command; each is defined in its own file.
@@ -59,15 +101,27 @@ func commands() []*cli.Command {
 	}
 }
 
-// exitCode maps an error to the process exit status: 130 after an interrupt, 1 otherwise.
+// Exit statuses (README "Exit status"): 0 success; 1 the work failed (bad data, a peer
+// refused, a rollout failed); 2 the command line or an input named on it is wrong (unknown
+// flag, missing argument, a path that is not what the flag needs); 130 interrupted.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+	exitSignal  = 130
+)
+
+// exitCode maps an error to the process exit status.
 func exitCode(err error) int {
 	var ec cli.ExitCoder
 	switch {
+	case strings.HasPrefix(err.Error(), "Required flag"):
+		// urfave/cli's missing-required-flag error (its type is unexported)
+		return exitUsage
 	case errors.As(err, &ec):
 		return ec.ExitCode()
 	case errors.Is(err, context.Canceled):
-		return 130
+		return exitSignal
 	default:
-		return 1
+		return exitFailure
 	}
 }

@@ -22,7 +22,6 @@ import (
 func fakeTrainApp(out *bytes.Buffer, modelDir string, acc float64) *cli.App {
 	app := newApp()
 	app.Writer, app.ErrWriter = out, out
-	app.ExitErrHandler = func(*cli.Context, error) {}
 	app.Commands = append(app.Commands, &cli.Command{
 		Name:  "fake-train",
 		Flags: trackingFlags(),

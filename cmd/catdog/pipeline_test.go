@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/catdog-mlops/catdog/internal/testenv"
 	"github.com/catdog-mlops/catdog/mlflowclient"
 )
@@ -60,7 +58,6 @@ func TestPipelineTracked(t *testing.T) {
 		var out bytes.Buffer
 		app := newApp()
 		app.Writer, app.ErrWriter = &out, &out
-		app.ExitErrHandler = func(*cli.Context, error) {}
 		if err := app.RunContext(context.Background(), append([]string{"catdog"}, args...)); err != nil {
 			t.Fatalf("catdog %s: %v\n%s", strings.Join(args, " "), err, out.String())
 		}

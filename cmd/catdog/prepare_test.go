@@ -22,7 +22,6 @@ func prepareCLI(t *testing.T, args ...string) (string, string, error) {
 	var out, errOut bytes.Buffer
 	app := newApp()
 	app.Writer, app.ErrWriter = &out, &errOut
-	app.ExitErrHandler = func(*cli.Context, error) {}
 	err := app.RunContext(context.Background(), append([]string{"catdog"}, args...))
 	return out.String(), errOut.String(), err
 }

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/catdog-mlops/catdog/internal/testenv"
+)
+
+// TestExitStatus runs the real (light) binary: every failure prints one error line on stderr,
+// prefixed once with the program or command name, and exits with the documented status.
+func TestExitStatus(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "catdog")
+	testenv.Run(t, root, nil, "go", "build", "-tags", "catdog_light", "-o", bin, "./cmd/catdog")
+	notDir := filepath.Join(root, "go.mod")
+	failedLog := filepath.Join(dir, "test.log")
+	if err := os.WriteFile(failedLog, []byte("--- FAIL: TestX (0.1s)\nFAIL\nFAIL\texample.com/p\t0.2s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantLine string // the stderr line, up to its end
+	}{
+		{"help", []string{"--help"}, 0, ""},
+		{"unknown flag", []string{"--nope"}, exitUsage, "catdog: flag provided but not defined: -nope (see catdog --help)"},
+		{"unknown command", []string{"nosuchcmd"}, exitUsage, `catdog: unknown command "nosuchcmd" (see catdog --help)`},
+		{"unknown subcommand flag", []string{"image", "build", "--nope"}, exitUsage, "catdog image build: flag provided but not defined: -nope (see catdog image build --help)"},
+		{"missing required flag", []string{"image", "push"}, exitUsage, `catdog: Required flag "oci-layout" not set`},
+		{"bad input named on the command line", []string{"prepare", "--data", notDir, "--out", dir}, exitUsage, "catdog prepare: --data " + notDir + " is not a folder"},
+		{"work failed", []string{"gha", "test-report", failedLog}, exitFailure, "catdog gha test-report: 1 failures"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "GITHUB_ACTIONS=", "GITHUB_STEP_SUMMARY=", "GITHUB_OUTPUT=")
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.wantCode {
+				t.Errorf("exit status %d, want %d (stderr %q)", code, tc.wantCode, stderr.String())
+			}
+			got := stderr.String()
+			if tc.wantLine == "" {
+				if got != "" {
+					t.Errorf("stderr %q, want nothing", got)
+				}
+				return
+			}
+			if strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, tc.wantLine) {
+				t.Errorf("stderr %q, want one line starting %q", got, tc.wantLine)
+			}
+			if strings.Contains(got, "catdog: catdog") {
+				t.Errorf("doubled prefix: %q", got)
+			}
+		})
+	}
+}
