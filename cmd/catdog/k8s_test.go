@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/catdog-mlops/catdog/internal/testenv"
@@ -62,5 +63,33 @@ func TestRenderRefusesBadSpecs(t *testing.T) {
 		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(c.want)) {
 			t.Errorf("catdog %v: err %v (output %q), want %q", c.args, err, out, c.want)
 		}
+	}
+}
+
+func TestDeployComposeTarget(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "deploy", "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", t.TempDir()) // no docker
+	img := "registry.test/catdog@sha256:" + strings.Repeat("2", 64)
+	out, err := runCatdog(t, "deploy", "--target", "compose", "--compose-dir", dir, "--image", img)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "docker compose --project-directory "+dir) || !strings.Contains(out, "up -d --wait") {
+		t.Errorf("without docker it must say what to run:\n%s", out)
+	}
+	env, _ := os.ReadFile(filepath.Join(dir, ".env"))
+	if string(env) != "CATDOG_IMAGE="+img+"\n" {
+		t.Errorf(".env: %q", env)
+	}
+	if _, err := runCatdog(t, "deploy", "--target", "compose", "--compose-dir", dir, "--image", "registry.test/catdog:latest"); err == nil ||
+		!strings.Contains(err.Error(), "not pinned by digest") {
+		t.Errorf("a tag: %v", err)
 	}
 }

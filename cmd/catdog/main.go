@@ -97,6 +97,8 @@ func commands() []*cli.Command {
 		alertRelayCommand(),
 		imageCommand(),
 		k8sCommand(),
+		deployCommand(),
+		healthCommand(),
 		ghaCommand(),
 	}
 }
