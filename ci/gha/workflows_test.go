@@ -66,6 +66,8 @@ type workflow struct {
 		With        map[string]string `yaml:"with"`
 		Permissions map[string]string `yaml:"permissions"`
 		Outputs     map[string]string `yaml:"outputs"`
+		Environment any               `yaml:"environment"`
+		Concurrency map[string]any    `yaml:"concurrency"`
 		Steps       []struct {
 			ID   string            `yaml:"id"`
 			If   string            `yaml:"if"`
@@ -160,5 +162,17 @@ func TestCDWorkflow(t *testing.T) {
 	}
 	if w.Permissions["packages"] != "read" {
 		t.Errorf("cd permissions %v, want packages: read", w.Permissions)
+	}
+	deploy := w.Jobs["deploy"]
+	var secret, deployStep bool
+	for _, st := range deploy.Steps {
+		secret = secret || st.Env["KUBECONFIG_DATA"] == "${{ secrets.KUBECONFIG }}" && strings.Contains(st.Run, "umask 077")
+		deployStep = deployStep || st.ID == "deploy" && strings.Contains(st.Run, `catdog deploy --image "$IMAGE"`)
+	}
+	if deploy.Environment != "production" || deploy.Concurrency["group"] == nil || deploy.Concurrency["cancel-in-progress"] != false {
+		t.Errorf("deploy job: environment %v, concurrency %v", deploy.Environment, deploy.Concurrency)
+	}
+	if !secret || !deployStep || deploy.Outputs["result"] == "" {
+		t.Errorf("deploy job: kubeconfig from the secret %t, catdog deploy step %t, outputs %v", secret, deployStep, deploy.Outputs)
 	}
 }
