@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catdog-mlops/catdog/drift"
+	"github.com/catdog-mlops/catdog/drift/imagedrift"
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/inference"
 	"github.com/catdog-mlops/catdog/internal/testenv"
@@ -40,7 +42,7 @@ func TestPromtool(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"check rules", []string{"check", "rules", "rules/catdog.rules.yml"}, "SUCCESS: 10 rules found"},
+		{"check rules", []string{"check", "rules", "rules/catdog.rules.yml"}, "SUCCESS: 11 rules found"},
 		{"test rules", []string{"test", "rules", "rules/catdog.rules.test.yml"}, "SUCCESS"},
 		{"check config", []string{"check", "config", "prometheus.yml"}, "is valid prometheus config file"},
 	} {
@@ -94,9 +96,54 @@ func familyName(s string) string {
 // TestAgainstLivePrometheus loads the rules into a real Prometheus that scrapes a real
 // inference service, then checks that every rule is healthy, that every metric the rules
 // and the dashboard use is exported by the service, and that every dashboard query runs.
+// TestAlertmanagerConfig checks alertmanager.yml with the real amtool and that the drift alert
+// is routed to the alert-relay webhook.
+func TestAlertmanagerConfig(t *testing.T) {
+	amtool := testenv.LookPath(t, "amtool", "install the Debian package: apt-get install prometheus-alertmanager")
+	out, err := exec.Command(amtool, "check-config", "alertmanager.yml").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS") {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
+	}
+	out, err = exec.Command(amtool, "config", "routes", "test", "--config.file=alertmanager.yml", "alertname=CatdogInputDrift", "job=catdog").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "retrain" {
+		t.Errorf("CatdogInputDrift routes to %q (%v), want retrain", out, err)
+	}
+	out, err = exec.Command(amtool, "config", "routes", "test", "--config.file=alertmanager.yml", "alertname=CatdogInferenceHighErrorRatio").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "default" {
+		t.Errorf("CatdogInferenceHighErrorRatio routes to %q (%v), want default", out, err)
+	}
+}
+
+// driftProfile is a reference of 40 solid-colour 8×8 images for the fixed predictor.
+func driftProfile(t *testing.T) *drift.Profile {
+	t.Helper()
+	var rows []imageprep.Features
+	for i := 0; i < 40; i++ {
+		var b bytes.Buffer
+		m := image.NewRGBA(image.Rect(0, 0, 4+i%3, 4))
+		for j := range m.Pix {
+			m.Pix[j] = uint8(40 + 5*i + j%7)
+		}
+		if err := png.Encode(&b, m); err != nil {
+			t.Fatal(err)
+		}
+		f, err := imageprep.FileFeatures(b.Bytes(), 8, imageprep.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, f)
+	}
+	p, err := drift.NewProfile(imagedrift.Table(rows), 8, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestAgainstLivePrometheus(t *testing.T) {
 	reg := inference.NewRegistry()
-	svc, err := inference.New(fixed{}, reg, nil, inference.WithModelInfo(inference.ModelInfo{Name: "m", Version: "1", RunID: "r"}))
+	svc, err := inference.New(fixed{}, reg, nil, inference.WithModelInfo(inference.ModelInfo{Name: "m", Version: "1", RunID: "r"}),
+		inference.WithDrift(driftProfile(t), drift.MonitorConfig{EveryRequests: 10, MinRows: 5}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +200,7 @@ func TestAgainstLivePrometheus(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		groups, bad := ruleHealth(t, prom.URL)
-		if groups == 2 && len(bad) == 0 {
+		if groups == 3 && len(bad) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
