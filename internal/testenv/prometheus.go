@@ -30,6 +30,8 @@ type PrometheusOptions struct {
 	ScrapeInterval time.Duration
 	// RuleFiles are loaded as rule_files (alerting/recording rules).
 	RuleFiles []string
+	// Alertmanagers are host:port addresses alerts are sent to.
+	Alertmanagers []string
 }
 
 // StartPrometheus writes a config scraping opts.Targets, starts Prometheus and waits until it
@@ -48,6 +50,16 @@ func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
 		for _, f := range opts.RuleFiles {
 			fmt.Fprintf(&b, "  - %q\n", f)
 		}
+	}
+	if len(opts.Alertmanagers) > 0 {
+		b.WriteString("alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [")
+		for i, a := range opts.Alertmanagers {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%q", a)
+		}
+		b.WriteString("]\n")
 	}
 	b.WriteString("scrape_configs:\n  - job_name: catdog\n    metrics_path: /metrics\n    static_configs:\n      - targets: [")
 	for i, tg := range opts.Targets {
