@@ -14,7 +14,7 @@ func TestDependencies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	allowed := []string{"golang.org/x/image/", "github.com/catdog-mlops/catdog/imageprep/internal/turbojpeg",
+	allowed := []string{"golang.org/x/image/", "github.com/catdog-mlops/catdog/imageprep/internal/turbojpeg", "golang.org/x/sync/errgroup",
 		"github.com/catdog-mlops/catdog/internal/atomicfile"}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		pkg, cgo, _ := strings.Cut(line, " ")

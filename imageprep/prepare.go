@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/catdog-mlops/catdog/internal/atomicfile"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Output file names inside the prepared directory.
@@ -355,56 +357,31 @@ func hashFiles(ctx context.Context, root string, paths []string, workers int, ma
 	return sums, err
 }
 
-// parallel runs fn(0..n-1) on workers goroutines, calling done (from this goroutine) after each.
+// parallel runs fn(0..n-1) on at most workers goroutines and calls done with the number
+// finished so far after each (one call at a time, k increasing). It stops starting work when
+// ctx is cancelled and returns ctx's error then.
 func parallel(ctx context.Context, n, workers int, fn func(i int), done func(k int)) error {
-	jobs := make(chan int)
-	finished := make(chan struct{}, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				fn(i)
-				finished <- struct{}{}
-			}
-		}()
-	}
-	var err error
-	sent, got := 0, 0
-	for got < n {
-		var send chan int
-		if sent < n && err == nil {
-			send = jobs
-		}
-		if err != nil && got == sent {
+	var g errgroup.Group
+	g.SetLimit(max(workers, 1))
+	var mu sync.Mutex
+	finished := 0
+	for i := range n {
+		if ctx.Err() != nil {
 			break
 		}
-		select {
-		case send <- sent:
-			sent++
-		case <-finished:
-			got++
+		g.Go(func() error {
+			fn(i)
 			if done != nil {
-				done(got)
+				mu.Lock()
+				finished++
+				done(finished)
+				mu.Unlock()
 			}
-		case <-ctx.Done():
-			if err == nil {
-				err = ctx.Err()
-			}
-			// drain what is in flight
-			for got < sent {
-				<-finished
-				got++
-			}
-		}
+			return nil
+		})
 	}
-	close(jobs)
-	wg.Wait()
-	if err == nil {
-		err = ctx.Err()
-	}
-	return err
+	_ = g.Wait()
+	return ctx.Err()
 }
 
 // inputsMD5 fingerprints the inputs and every setting that changes the cached bytes.

@@ -20,6 +20,8 @@ import (
 	"github.com/catdog-mlops/catdog/dvcfmt/cache"
 
 	"github.com/catdog-mlops/catdog/dvcfmt/internal/fsutil"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // CheckoutResult lists the outputs a checkout changed, by repository-relative name
@@ -171,7 +173,7 @@ func (r *Repo) checkoutOut(ctx context.Context, o Output, force bool, st *state)
 		w := wants[i]
 		f, ok := ws[w.abs]
 		if ok {
-			same, err := r.sameContent(f, w.oid, legacy, types, st)
+			same, err := r.sameContent(ctx, f, w.oid, legacy, types, st)
 			if err != nil {
 				return err
 			}
@@ -268,13 +270,13 @@ func (r *Repo) checkoutOut(ctx context.Context, o Output, force bool, st *state)
 func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
 
 // sameContent reports whether workspace file f already holds oid.
-func (r *Repo) sameContent(f wsFile, oid string, legacy bool, types []string, st *state) (bool, error) {
+func (r *Repo) sameContent(ctx context.Context, f wsFile, oid string, legacy bool, types []string, st *state) (bool, error) {
 	if lfi, err := os.Lstat(f.abs); err == nil && lfi.Mode()&fs.ModeSymlink != 0 {
 		if dst, err := os.Readlink(f.abs); err == nil && dst == r.Cache.ObjectPath(oid, legacy) {
 			return true, nil
 		}
 	}
-	got, err := r.hashOne(context.Background(), f, legacy, hashOnly, st, nil) // hashOnly: no cache access
+	got, err := r.hashOne(ctx, f, legacy, hashOnly, st, nil) // hashOnly: no cache access
 	if err != nil {
 		return false, err
 	}
@@ -394,42 +396,22 @@ func (r *Repo) parallel(ctx context.Context, n int, desc string, fn func(i int) 
 
 func runParallel(ctx context.Context, n, jobs int, bar Bar, fn func(i int) error) error {
 	defer bar.Done()
-	if n == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
-	next := make(chan int)
-	for range min(jobs, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := fn(i); err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-					continue
-				}
-				bar.Add(1)
-			}
-		}()
-	}
-loop:
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(jobs, 1))
 	for i := range n {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break loop
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error {
+			if err := fn(i); err != nil {
+				return err
+			}
+			bar.Add(1)
+			return nil
+		})
 	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
