@@ -44,6 +44,9 @@ type Options struct {
 	Name string
 	// ExtraParams are tracked with the hyper-parameters (e.g. the DVC hash of the raw data).
 	ExtraParams map[string]string
+	// EpochEnd, when set, is called after each epoch (validation scored, best epoch saved);
+	// an error stops training and Run returns it (a sweep stops a bad trial this way).
+	EpochEnd func(EpochStats) error
 }
 
 // EpochStats are one epoch's figures.
@@ -212,6 +215,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			res.BestEpoch, res.BestVal = epoch, st.ValAcc
 			info.Epoch = epoch
 			if err := evalNet.Save(o.OutDir, info); err != nil {
+				return res, err
+			}
+		}
+		if o.EpochEnd != nil {
+			if err := o.EpochEnd(st); err != nil {
 				return res, err
 			}
 		}

@@ -88,6 +88,7 @@ func commands() []*cli.Command {
 		prepareCommand(),
 		reproCommand(),
 		trainCommand(),
+		sweepCommand(),
 		evaluateCommand(),
 		predictCommand(),
 		mlflowCommand(),

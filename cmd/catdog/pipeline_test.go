@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,27 +20,12 @@ import (
 // (tracked by a real mlflow server) -> evaluate -> predict, then reads the run back from the
 // server (and through the official Python client) and checks what the team would look at.
 func TestPipelineTracked(t *testing.T) {
-	shared := testenv.SharedData(t)
 	srv := testenv.StartMLflow(t)
 	work := t.TempDir()
 
 	ws := filepath.Join(work, "ws") // a DVC workspace: the photos are tracked and pushed to a remote
 	photos := filepath.Join(ws, "photos")
-	for _, class := range []string{"Cat", "Dog"} {
-		if err := os.MkdirAll(filepath.Join(photos, class), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 30; i++ {
-			name := fmt.Sprintf("%s.%d.jpg", strings.ToLower(class), i)
-			b, err := os.ReadFile(filepath.Join(shared, "petimages-dev", class, name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(photos, class, name), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	copyPhotos(t, photos, 30)
 	// one bad file among them: reported, skipped, never fatal
 	if err := os.WriteFile(filepath.Join(photos, "Cat", "cat.999.jpg"), []byte("not a jpeg"), 0o644); err != nil {
 		t.Fatal(err)

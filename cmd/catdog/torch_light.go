@@ -24,6 +24,7 @@ func trainCommand() *cli.Command    { return delegated("train", trainUsage) }
 func evaluateCommand() *cli.Command { return delegated("evaluate", evaluateUsage) }
 func predictCommand() *cli.Command  { return delegated("predict", predictUsage) }
 func serveCommand() *cli.Command    { return delegated("serve", serveUsage) }
+func sweepCommand() *cli.Command    { return delegated("sweep", sweepUsage) }
 
 // delegated is a command of the light build that replaces the process with catdog-torch
 // running the same command line (flags, --help and exit status are catdog-torch's).

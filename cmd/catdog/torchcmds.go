@@ -14,4 +14,5 @@ const (
 	evaluateUsage = "accuracy, per-class precision/recall/F1 and confusion matrix of a model on labelled photos"
 	predictUsage  = "predict cat or dog for photos"
 	serveUsage    = "serve predictions over HTTP (REST API, Prometheus metrics, JSON logs)"
+	sweepUsage    = "hyper-parameter search (grid, random, successive halving); each trial an MLflow child run"
 )

@@ -238,6 +238,7 @@ type MLflowModelRef struct {
 // MLflowChildrenExpect describes the child runs of a parent run.
 type MLflowChildrenExpect struct {
 	Count   int               `json:"count"`
+	Status  string            `json:"status,omitempty"` // count only the children in this status
 	Tags    map[string]string `json:"tag,omitempty"`
 	Params  []string          `json:"params,omitempty"`
 	Metrics []string          `json:"metrics,omitempty"`

@@ -15,7 +15,7 @@ EXPECT.json:
    "logged_model": {"name": "model", "status": "READY", "metrics": {"k": v}, "params": {"k": "v"},
                     "files": {"rel": "/local/file"}, "registered": {"name": "...", "version": "3"},
                     "step": 3},
-   "children": {"count": 4, "tag": {"k": "v"}, "params": ["lr"], "metrics": ["val_accuracy"]}}
+   "children": {"count": 4, "status": "FINISHED", "tag": {"k": "v"}, "params": ["lr"], "metrics": ["val_accuracy"]}}
                                                                # all optional
 Prints one JSON line {"ok": true, "checked": N} or {"ok": false, "errors": [...]}; exit 1 on failure.
 """
@@ -130,6 +130,8 @@ def main():
     if children:
         kids = client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
                                   max_results=1000)
+        if children.get("status"):
+            kids = [k for k in kids if k.info.status == children["status"]]
         check(len(kids) == children["count"], f"{len(kids)} child runs of {run_id}, want {children['count']}")
         for k in kids:
             for tk, tv in children.get("tag", {}).items():

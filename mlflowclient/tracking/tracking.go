@@ -85,22 +85,8 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.Client == nil || cfg.JournalDir == "" {
 		return nil, errors.New("tracking: Client and JournalDir are required")
 	}
-	if cfg.Experiment == "" {
-		cfg.Experiment = DefaultExperiment
-	}
-	if cfg.Alias == "" {
-		cfg.Alias = DefaultAlias
-	}
-	if cfg.MetricKey == "" {
-		cfg.MetricKey = DefaultMetricKey
-	}
-	if cfg.FinishWait == 0 {
-		cfg.FinishWait = DefaultFinishWait
-	}
+	cfg = cfg.withDefaults()
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	j, err := journal.Create(cfg.JournalDir)
 	if err != nil {
 		return nil, err
@@ -117,6 +103,51 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, errors.Join(err, j.Remove())
 	}
 	return s, nil
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.Experiment == "" {
+		cfg.Experiment = DefaultExperiment
+	}
+	if cfg.Alias == "" {
+		cfg.Alias = DefaultAlias
+	}
+	if cfg.MetricKey == "" {
+		cfg.MetricKey = DefaultMetricKey
+	}
+	if cfg.FinishWait == 0 {
+		cfg.FinishWait = DefaultFinishWait
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// Resume reopens the existing run runID (a sweep's parent after an interrupt): the run goes
+// back to RUNNING and the session logs into it. Unlike Start it needs the server, because
+// the run's experiment and artifact location come from it.
+func Resume(ctx context.Context, cfg Config, runID string) (*Session, error) {
+	if cfg.Client == nil || cfg.JournalDir == "" {
+		return nil, errors.New("tracking: Client and JournalDir are required")
+	}
+	run, err := cfg.Client.GetRun(ctx, runID)
+	if err != nil {
+		return nil, fmt.Errorf("tracking: resume run %s: %w", runID, err)
+	}
+	if _, err := cfg.Client.UpdateRun(ctx, runID, mlflowclient.StatusRunning, time.Time{}); err != nil {
+		return nil, fmt.Errorf("tracking: resume run %s: %w", runID, err)
+	}
+	cfg = cfg.withDefaults()
+	log := cfg.Logger
+	j, err := journal.Create(cfg.JournalDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.SetRun(run.Info.RunID, run.Info.ExperimentID, run.Info.ArtifactURI); err != nil {
+		return nil, errors.Join(err, j.Remove())
+	}
+	return &Session{cfg: cfg, c: cfg.Client, j: j, log: log, seenKeys: map[string]bool{}, params: map[string]string{}}, nil
 }
 
 // RunID returns the server's run ID, or "" while the run exists only in the journal.
