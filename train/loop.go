@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"github.com/catdog-mlops/catdog/model"
 
 	"github.com/catdog-mlops/catdog/internal/atomicfile"
+
+	"github.com/catdog-mlops/catdog/internal/progress"
 )
 
 // Options configure one training run.
@@ -36,8 +37,8 @@ type Options struct {
 	Tracker Tracker
 	// Log receives one structured line per epoch; nil discards.
 	Log *slog.Logger
-	// Progress receives progress bars (typically os.Stderr); nil shows none.
-	Progress io.Writer
+	// Progress receives the batches of each epoch as they are trained; nil reports nothing.
+	Progress progress.Func
 	// Limit caps the number of training images (0 = all), for quick runs and tests.
 	Limit int
 	// Name is recorded in model.json (default "catdog").
@@ -171,8 +172,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	step := 0
 	for epoch := 1; epoch <= p.Epochs; epoch++ {
 		start := time.Now()
-		bar := newProgress(o.Progress, stepsPerEpoch, fmt.Sprintf("epoch %d/%d", epoch, p.Epochs))
-		lossSum, correct, seen := 0.0, 0, 0
+		op := fmt.Sprintf("epoch %d/%d", epoch, p.Epochs)
+		o.Progress.Report(progress.Update{Op: op, Total: int64(stepsPerEpoch)})
+		lossSum, correct, seen, done := 0.0, 0, 0, int64(0)
 		batches, errc := trainBatches(ctx, trainDS, p, epoch)
 		for b := range batches {
 			opt.SetLR(sched.at(step))
@@ -187,13 +189,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			correct += c
 			seen += b.n
 			step++
-			bar.Add(1, fmt.Sprintf("loss %.3f acc %.3f", lossSum/float64(seen), float64(correct)/float64(seen)))
+			done++
+			o.Progress.Report(progress.Update{Op: op, Done: done, Total: int64(stepsPerEpoch),
+				Status: fmt.Sprintf("loss %.3f acc %.3f", lossSum/float64(seen), float64(correct)/float64(seen))})
 		}
+		o.Progress.Report(progress.Update{Op: op, Done: int64(stepsPerEpoch), Total: int64(stepsPerEpoch), Final: true})
 		if err := <-errc; err != nil {
-			bar.Finish()
 			return res, err
 		}
-		bar.Finish()
 		trainSecs := time.Since(start).Seconds()
 		val, err := evaluateNet(ctx, evalNet, splits["val"], p.Spec(), p.BatchSize, p.workers(), p.TTA, prep.Classes)
 		if err != nil {

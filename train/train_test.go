@@ -3,7 +3,6 @@ package train
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/internal/testenv"
 	"github.com/catdog-mlops/catdog/model"
+
+	"github.com/catdog-mlops/catdog/internal/progress"
 )
 
 var fixture struct {
@@ -117,9 +118,18 @@ func TestRunLearnsAndSaves(t *testing.T) {
 	out := t.TempDir()
 	rec := &recordingTracker{}
 	p := tinyParams()
-	res, err := Run(context.Background(), Options{Params: p, DataDir: data, OutDir: out, Tracker: rec, Progress: io.Discard})
+	var finals []progress.Update
+	report := func(u progress.Update) {
+		if u.Final {
+			finals = append(finals, u)
+		}
+	}
+	res, err := Run(context.Background(), Options{Params: p, DataDir: data, OutDir: out, Tracker: rec, Progress: report})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+	if len(finals) != p.Epochs || finals[0].Op != fmt.Sprintf("epoch 1/%d", p.Epochs) || finals[0].Done != finals[0].Total || finals[0].Total == 0 {
+		t.Errorf("progress: final updates %+v, want one complete one per epoch", finals)
 	}
 	if len(res.Epochs) != p.Epochs {
 		t.Fatalf("got %d epochs, want %d", len(res.Epochs), p.Epochs)

@@ -143,12 +143,8 @@ func folderFeatures(ctx context.Context, c *cli.Context, dir string, size int) (
 		return drift.Table{}, nil, err
 	}
 	o := imagedrift.FilesOptions{Size: size, Workers: c.Int("workers")}
-	finish := func() {}
-	if !c.Bool("quiet") {
-		o.Progress, finish = prepareProgress(c.App.ErrWriter, "features")
-	}
+	o.Progress = countProgress(newProgress(c.App.ErrWriter, c.Bool("quiet"), itemLines), "features")
 	rows, skipped, err := imagedrift.Files(ctx, paths, o)
-	finish()
 	if err != nil {
 		return drift.Table{}, nil, err
 	}

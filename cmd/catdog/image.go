@@ -17,6 +17,9 @@ import (
 	"github.com/catdog-mlops/catdog/ci/tags"
 
 	"github.com/catdog-mlops/catdog/internal/cachedir"
+
+	"github.com/catdog-mlops/catdog/internal/progress"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // imageCommand is `catdog image`: build, push, tag and smoke-run the serving image.
@@ -176,15 +179,14 @@ func runImageBuild(c *cli.Context) error {
 		image.WithKeychain(publish.Keychain()),
 		image.WithLogger(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))),
 	}
-	var bars *byteProgress
-	if !c.Bool("quiet") {
-		bars = newByteProgress(c.App.ErrWriter)
-		opts = append(opts, image.WithProgress(bars.layer))
+	if f := newProgress(c.App.ErrWriter, c.Bool("quiet"), byteLines); f != nil {
+		opts = append(opts, image.WithProgress(func(name string, done, total int64) {
+			f(progress.Update{Op: "compress " + name, Done: done, Total: total, Bytes: true, Final: done == total})
+		}))
 	}
 	end := a.Group("Build image")
 	start := time.Now()
 	res, err := image.NewBuilder(cache, opts...).Build(c.Context, spec)
-	bars.finish()
 	end()
 	if err != nil {
 		return fail(a, "image build", err)
@@ -274,17 +276,16 @@ func imageLabels(c *cli.Context, gc tags.Context) (map[string]string, error) {
 	return labels, nil
 }
 
-func push(c *cli.Context, a *gha.Actions, img pushable, repo string, tagList []string) (*publish.Result, error) {
+func push(c *cli.Context, a *gha.Actions, img v1.Image, repo string, tagList []string) (*publish.Result, error) {
 	var opts []publish.Option
-	var bars *byteProgress
-	if !c.Bool("quiet") {
-		bars = newByteProgress(c.App.ErrWriter)
-		opts = append(opts, publish.WithProgress(bars.upload))
+	if f := newProgress(c.App.ErrWriter, c.Bool("quiet"), byteLines); f != nil {
+		opts = append(opts, publish.WithProgress(func(done, total int64) {
+			f(progress.Update{Op: "upload", Done: done, Total: total, Bytes: true, Final: done == total})
+		}))
 	}
 	end := a.Group("Push " + repo)
 	start := time.Now()
 	pushed, err := publish.Push(c.Context, img, repo, tagList, opts...)
-	bars.finish()
 	end()
 	if err != nil {
 		return nil, fail(a, "image push", err)

@@ -8,11 +8,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/catdog-mlops/catdog/imageprep"
 )
@@ -67,14 +64,8 @@ func runPrepare(c *cli.Context) error {
 	if c.Bool("check") {
 		return runPrepareCheck(c, opts)
 	}
-	var finish func()
-	if !c.Bool("quiet") {
-		opts.Progress, finish = prepareProgress(c.App.ErrWriter, "decoding")
-	}
+	opts.Progress = countProgress(newProgress(c.App.ErrWriter, c.Bool("quiet"), itemLines), "decoding")
 	rep, err := imageprep.Prepare(c.Context, opts)
-	if finish != nil {
-		finish()
-	}
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -127,34 +118,4 @@ func parseSplitFractions(s string) ([3]float64, error) {
 		f[i] = v
 	}
 	return f, nil
-}
-
-// prepareProgress returns a callback that draws a progress bar on w when w is a terminal, and prints a
-// line every 10% (or 5 s) otherwise, plus a function to call when the work is done.
-func prepareProgress(w io.Writer, what string) (func(done, total int), func()) {
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		var bar *progressbar.ProgressBar
-		return func(done, total int) {
-				if bar == nil {
-					bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w),
-						progressbar.OptionSetDescription(what), progressbar.OptionShowCount(),
-						progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
-						progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-				}
-				_ = bar.Set(done)
-			}, func() {
-				if bar != nil {
-					_ = bar.Finish()
-				}
-			}
-	}
-	start := time.Now()
-	last, lastPct := start, -1
-	return func(done, total int) {
-		pct := done * 100 / max(total, 1)
-		if done == total || pct/10 > lastPct/10 || time.Since(last) > 5*time.Second {
-			fmt.Fprintf(w, "%s %d/%d (%d%%, %.0f img/s)\n", what, done, total, pct, float64(done)/time.Since(start).Seconds())
-			last, lastPct = time.Now(), pct
-		}
-	}, func() {}
 }

@@ -109,7 +109,7 @@ func runTrain(c *cli.Context) error {
 		Limit: c.Int("limit"), Name: c.String("name"),
 	}
 	if !c.Bool("quiet") {
-		opts.Progress = c.App.ErrWriter
+		opts.Progress = newProgress(c.App.ErrWriter, false, sparseLines)
 	}
 	if f := c.String("dvc-file"); f != "" {
 		md5, err := dvcFileMD5(f)
