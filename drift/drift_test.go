@@ -208,3 +208,31 @@ func sliceRows(t Table, n int) [][]float64 {
 	}
 	return out
 }
+
+func TestCSVRoundTrip(t *testing.T) {
+	tab := drifttest.Synthetic(50, 0.3, 5)
+	var buf bytes.Buffer
+	if err := tab.EncodeCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeCSV(bytes.NewReader(buf.Bytes()), tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := range tab.Columns {
+		for r := range tab.Columns[c] {
+			if got.Columns[c][r] != tab.Columns[c][r] {
+				t.Fatalf("%s[%d] = %v, want %v", tab.Names[c], r, got.Columns[c][r], tab.Columns[c][r])
+			}
+		}
+	}
+	for name, doc := range map[string]string{
+		"missing column": "cont,ties\n1,2\n",
+		"not a number":   "cont,ties,flag,levels,const,lognormal\nx,1,1,1,1,1\n",
+		"empty":          "",
+	} {
+		if _, err := DecodeCSV(strings.NewReader(doc), tab); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+}

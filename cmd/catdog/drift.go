@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -163,39 +159,9 @@ func readFeatureCSV(path string, ref drift.Table) (drift.Table, error) {
 		return drift.Table{}, err
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
-	header, err := r.Read()
+	t, err := drift.DecodeCSV(f, ref)
 	if err != nil {
 		return drift.Table{}, fmt.Errorf("%s: %w", path, err)
 	}
-	pos := map[string]int{}
-	for i, h := range header {
-		pos[strings.TrimSpace(h)] = i
-	}
-	cur := drift.Table{Names: ref.Names, Kinds: ref.Kinds, Columns: make([][]float64, len(ref.Names))}
-	idx := make([]int, len(ref.Names))
-	for i, n := range ref.Names {
-		j, ok := pos[n]
-		if !ok {
-			return drift.Table{}, fmt.Errorf("%s: no column %q (header %v)", path, n, header)
-		}
-		idx[i] = j
-	}
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return drift.Table{}, fmt.Errorf("%s: %w", path, err)
-		}
-		for i, j := range idx {
-			v, err := strconv.ParseFloat(rec[j], 64)
-			if err != nil {
-				return drift.Table{}, fmt.Errorf("%s line %d, column %s: %w", path, line, ref.Names[i], err)
-			}
-			cur.Columns[i] = append(cur.Columns[i], v)
-		}
-	}
-	return cur, cur.Validate()
+	return t, nil
 }

@@ -124,6 +124,37 @@ func TestDriftReportCommand(t *testing.T) {
 		t.Error("page has no verdict")
 	}
 
+	// The same rows as a feature CSV give the same report.
+	darkPaths, err := imagedrift.ListImages(dark, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _, err := imagedrift.Files(t.Context(), darkPaths, imagedrift.FilesOptions{Size: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csvBuf bytes.Buffer
+	if err := imagedrift.Table(rows).EncodeCSV(&csvBuf); err != nil {
+		t.Fatal(err)
+	}
+	csvFile := filepath.Join(t.TempDir(), "features.csv")
+	if err := os.WriteFile(csvFile, csvBuf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outCSV := t.TempDir()
+	if _, stderr, err := prepareCLI(t, "drift", "report", "--model", model, "--data", csvFile, "--out", outCSV); err != nil {
+		t.Fatalf("csv: %v\n%s", err, stderr)
+	}
+	var repCSV driftreport.Report
+	if b, err := os.ReadFile(filepath.Join(outCSV, driftreport.JSONFile)); err != nil || json.Unmarshal(b, &repCSV) != nil {
+		t.Fatalf("csv report: %v", err)
+	}
+	for i, c := range repCSV.Columns {
+		if c.Score != rep.Columns[i].Score || c.Drifted != rep.Columns[i].Drifted {
+			t.Errorf("csv %s: %v %v, folder %v %v", c.Feature, c.Score, c.Drifted, rep.Columns[i].Score, rep.Columns[i].Drifted)
+		}
+	}
+
 	// The undrifted photos themselves: no dataset drift, exit 0; the same rows as a CSV agree.
 	out2 := t.TempDir()
 	if _, stderr, err := prepareCLI(t, "drift", "report", "--model", model, "--data", dev+"/Cat", "--out", out2, "-q", "--fail-on-drift"); err != nil && !strings.Contains(err.Error(), "dataset drift") {

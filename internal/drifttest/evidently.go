@@ -1,7 +1,6 @@
 package drifttest
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -39,24 +38,14 @@ type EvidentlyResult struct {
 	Seconds        float64 `json:"seconds"`
 }
 
-// WriteCSV writes t as CSV with shortest round-trip float formatting.
+// WriteCSV writes tab as CSV (drift.Table.EncodeCSV).
 func WriteCSV(t testing.TB, path string, tab drift.Table) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := csv.NewWriter(f)
-	_ = w.Write(tab.Names)
-	row := make([]string, len(tab.Names))
-	for r := 0; r < tab.Rows(); r++ {
-		for c := range tab.Names {
-			row[c] = strconv.FormatFloat(tab.Columns[c][r], 'g', -1, 64)
-		}
-		_ = w.Write(row)
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
+	if err := tab.EncodeCSV(f); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
