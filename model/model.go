@@ -17,12 +17,14 @@ import (
 	"github.com/catdog-mlops/catdog/imageprep"
 
 	"github.com/catdog-mlops/catdog/internal/atomicfile"
+
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
-// File names inside a model directory.
+// File names inside a model directory (the full contract is package modeldir).
 const (
-	WeightsFile = "best_model.ot"
-	InfoFile    = "model.json"
+	WeightsFile = modeldir.Weights
+	InfoFile    = modeldir.Info
 )
 
 // Info is the content of model.json: everything needed to rebuild the network and feed it.

@@ -23,6 +23,8 @@ import (
 	"github.com/catdog-mlops/catdog/internal/atomicfile"
 
 	"github.com/catdog-mlops/catdog/internal/progress"
+
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 // Options configure one training run.
@@ -361,23 +363,23 @@ func writeOutputs(dir, dataDir string, res *Result) error {
 	if err != nil {
 		return fmt.Errorf("train: metrics: %w", err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, "metrics.json"), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, modeldir.Metrics), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if err := PlotConfusion(filepath.Join(dir, "confusion_matrix.png"), res.Test); err != nil {
+	if err := PlotConfusion(filepath.Join(dir, modeldir.ConfusionMatrix), res.Test); err != nil {
 		return err
 	}
-	if err := PlotCurves(filepath.Join(dir, "learning_curves.png"), res.Epochs); err != nil {
+	if err := PlotCurves(filepath.Join(dir, modeldir.LearningCurves), res.Epochs); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, CurvesFile), CurvesCSV(res.Epochs), 0o644); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	src, err := os.ReadFile(filepath.Join(dataDir, "manifest.csv"))
+	src, err := os.ReadFile(filepath.Join(dataDir, imageprep.ManifestFile))
 	if err != nil {
 		return fmt.Errorf("train: copy manifest: %w", err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, "manifest.csv"), src, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, modeldir.Manifest), src, 0o644); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil

@@ -22,6 +22,8 @@ import (
 
 	"github.com/catdog-mlops/catdog/mlflowclient"
 	"github.com/catdog-mlops/catdog/mlflowclient/journal"
+
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 // Defaults of Config.
@@ -39,7 +41,7 @@ const (
 
 // rootArtifacts are files of the model directory also logged at the artifact root, where
 // the MLflow UI shows them first.
-var rootArtifacts = []string{"confusion_matrix.png", "learning_curves.png", "metrics.json", "manifest.csv"}
+var rootArtifacts = modeldir.Reports
 
 // Config configures Start. Client and JournalDir are required.
 type Config struct {
@@ -404,7 +406,7 @@ func (s *Session) recordModel(ctx context.Context, modelDir string, testAccuracy
 		Name: ModelArtifactPath, Files: files, Params: params, Tags: toTags(s.cfg.Tags), Step: step, Flavor: Flavor,
 		ModelSizeBytes: size, Created: time.Now().UnixMilli(), Dataset: ds,
 		FlavorConfig: map[string]any{
-			"model_data": "best_model.ot", "model_info": "model.json", "format": "gotch VarStore (.ot)",
+			"model_data": modeldir.Weights, "model_info": modeldir.Info, "format": "gotch VarStore (.ot)",
 			"loader": "github.com/catdog-mlops/catdog/model.Load",
 		}}}))
 	if s.cfg.RegisteredModel != "" {

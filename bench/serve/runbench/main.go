@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/catdog-mlops/catdog/bench/serve/load"
+
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 type server struct {
@@ -77,7 +79,7 @@ func main() {
 		InputSize int  `json:"input_size"`
 		TTA       bool `json:"tta"`
 	}
-	b, err := os.ReadFile(filepath.Join(*modelDir, "model.json"))
+	b, err := os.ReadFile(filepath.Join(*modelDir, modeldir.Info))
 	check(err)
 	check(json.Unmarshal(b, &info))
 	var ws []string
