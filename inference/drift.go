@@ -149,13 +149,15 @@ func newDriftMonitor(p *drift.Profile, cfg drift.MonitorConfig, size int, reg pr
 	return d, nil
 }
 
-// observe computes one decoded image's features and adds them to the window.
-func (d *driftMonitor) observe(rgb []byte, src imageprep.Source, fileBytes int) {
+// observe computes one decoded image's features and adds them to the window; ok is false
+// when they could not be computed.
+func (d *driftMonitor) observe(rgb []byte, src imageprep.Source, fileBytes int) (imageprep.Features, bool) {
 	f, err := imageprep.ImageFeatures(rgb, d.size, src, fileBytes)
 	if err != nil {
-		return
+		return f, false
 	}
 	d.mon.Observe(f[:])
+	return f, true
 }
 
 func (d *driftMonitor) stop() {

@@ -143,6 +143,22 @@ func TestDriftMetrics(t *testing.T) {
 	if problems, err := testutil.GatherAndLint(h.reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
 	}
+	// Each /predict log line carries the image's features (numbers only), the rows a drift
+	// report can be run on.
+	var logged []map[string]any
+	for _, l := range h.logs.lines(t) {
+		if f, ok := l["features"].(map[string]any); ok && l["endpoint"] == "predict" {
+			logged = append(logged, f)
+		}
+	}
+	if len(logged) != 80 {
+		t.Fatalf("%d log lines with features, want 80", len(logged))
+	}
+	for i, name := range imageprep.FeatureNames() {
+		if v, _ := logged[0][name].(float64); v != normalRows[0][i] {
+			t.Errorf("logged %s = %v, want %v", name, logged[0][name], normalRows[0][i])
+		}
+	}
 	// A bad upload adds nothing to the window.
 	if r := h.post("/predict", "image/jpeg", badInput(t, "truncated.jpg")); r.status == 200 {
 		t.Fatalf("truncated image accepted")

@@ -26,6 +26,7 @@ type record struct {
 	width, height int
 	class         string
 	confidence    float64
+	features      *imageprep.Features // the drift features of a single upload (numbers only)
 }
 
 // observeImage notes an uploaded image's size in bytes and, for the first, its dimensions
@@ -118,6 +119,9 @@ func (s *Service) logRequest(r *http.Request, endpoint string, status int, rec *
 		if rec.width > 0 {
 			attrs = append(attrs, slog.Int("width", rec.width), slog.Int("height", rec.height))
 		}
+	}
+	if rec.features != nil {
+		attrs = append(attrs, slog.Any("features", rec.features.Map()))
 	}
 	if rec.class != "" {
 		attrs = append(attrs, slog.String("class", rec.class), slog.Float64("confidence", rec.confidence))

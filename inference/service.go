@@ -245,7 +245,7 @@ func (s *Service) predictBatch(w http.ResponseWriter, r *http.Request, rec *reco
 	x := make([]byte, 0, n*s.spec.Size*s.spec.Size*3)
 	for i, img := range imgs {
 		rec.observeImage(img.data, s.cfg.limits)
-		xi, err := s.preprocess(r.Context(), img.data)
+		xi, err := s.preprocess(r.Context(), img.data, nil)
 		if err != nil {
 			e := toError(err)
 			e.Message = fmt.Sprintf("file %d (%q): %s", i, img.filename, e.Message)
@@ -277,14 +277,16 @@ func (s *Service) decodeSingle(r *http.Request, rec *record) ([]byte, error) {
 		return nil, err
 	}
 	rec.observeImage(img.data, s.cfg.limits)
-	return s.preprocess(r.Context(), img.data)
+	return s.preprocess(r.Context(), img.data, rec)
 }
 
 // preprocess runs imageprep's shared path on one image, at most GOMAXPROCS at a time. Waiting
 // requests are admitted in arrival order (a channel's blocked senders are served FIFO), so
 // under a burst images are decoded in the order they came instead of all at once competing
-// with the model threads for the CPU: this keeps the tail latency close to the median.
-func (s *Service) preprocess(ctx context.Context, data []byte) ([]byte, error) {
+// with the model threads for the CPU: this keeps the tail latency close to the median. With
+// drift monitoring on, the image's features go into the window and, when rec is set, into the
+// request's log line.
+func (s *Service) preprocess(ctx context.Context, data []byte, rec *record) ([]byte, error) {
 	select {
 	case s.prep <- struct{}{}:
 	case <-ctx.Done():
@@ -295,7 +297,9 @@ func (s *Service) preprocess(ctx context.Context, data []byte) ([]byte, error) {
 	// the second half, Spec.Normalize, right before the forward pass.
 	rgb, src, err := imageprep.DecodeResized(data, s.spec.Size, s.cfg.limits, nil)
 	if err == nil && s.drift != nil {
-		s.drift.observe(rgb, src, len(data))
+		if f, ok := s.drift.observe(rgb, src, len(data)); ok && rec != nil {
+			rec.features = &f
+		}
 	}
 	return rgb, err
 }

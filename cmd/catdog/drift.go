@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -65,7 +67,7 @@ func runDriftReport(c *cli.Context) error {
 	if st.IsDir() {
 		cur, skipped, err = folderFeatures(ctx, c, data, profile.InputSize)
 	} else {
-		cur, err = readFeatureCSV(data, ref)
+		cur, err = readFeatureFile(data, ref)
 	}
 	if err != nil {
 		return fmt.Errorf("catdog drift report: %w", err)
@@ -152,16 +154,45 @@ func folderFeatures(ctx context.Context, c *cli.Context, dir string, size int) (
 	return imagedrift.Table(rows), sk, nil
 }
 
-// readFeatureCSV reads feature rows whose header names (at least) every reference feature.
-func readFeatureCSV(path string, ref drift.Table) (drift.Table, error) {
-	f, err := os.Open(path)
+// readFeatureFile reads feature rows from a CSV whose header names (at least) every reference
+// feature, or from `catdog serve`'s JSON log (one line per request; lines with a "features"
+// object are used, other lines skipped).
+func readFeatureFile(path string, ref drift.Table) (drift.Table, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return drift.Table{}, err
 	}
-	defer f.Close()
-	t, err := drift.DecodeCSV(f, ref)
-	if err != nil {
-		return drift.Table{}, fmt.Errorf("%s: %w", path, err)
+	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		t, err := drift.DecodeCSV(bytes.NewReader(b), ref)
+		if err != nil {
+			return drift.Table{}, fmt.Errorf("%s: %w", path, err)
+		}
+		return t, nil
 	}
-	return t, nil
+	t := drift.Table{Names: ref.Names, Kinds: ref.Kinds, Columns: make([][]float64, len(ref.Names))}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var rec struct {
+			Features map[string]float64 `json:"features"`
+		}
+		if json.Unmarshal(line, &rec) != nil || rec.Features == nil {
+			continue
+		}
+		row := make([]float64, len(ref.Names))
+		ok := true
+		for i, n := range ref.Names {
+			v, has := rec.Features[n]
+			ok = ok && has
+			row[i] = v
+		}
+		if !ok {
+			continue
+		}
+		for i, v := range row {
+			t.Columns[i] = append(t.Columns[i], v)
+		}
+	}
+	if t.Rows() == 0 {
+		return drift.Table{}, fmt.Errorf("%s: no log line with the features %v (is drift monitoring on in catdog serve?)", path, ref.Names)
+	}
+	return t, t.Validate()
 }

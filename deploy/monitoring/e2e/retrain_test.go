@@ -266,4 +266,31 @@ func TestDriftAlertDispatchesRetraining(t *testing.T) {
 	if !strings.Contains(relay.Output(), "retraining dispatched") {
 		t.Errorf("relay log:\n%s", relay.Output())
 	}
+
+	// The service's own log lines carry each image's features: a batch report on them sees the
+	// same 120 images, and the darkening.
+	logFile := filepath.Join(dir, "serve.log")
+	if err := os.WriteFile(logFile, []byte(serve.Output()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reportDir := filepath.Join(dir, "report")
+	run(t, ctx, dir, bin, "drift", "report", "--model", model, "--data", logFile, "--out", reportDir)
+	var rep struct {
+		CurrentRows int `json:"current_rows"`
+		Columns     []struct {
+			Feature string `json:"feature"`
+			Drifted bool   `json:"drifted"`
+		} `json:"columns"`
+	}
+	b, err := os.ReadFile(filepath.Join(reportDir, "drift_report.json"))
+	if err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("report: %v %s", err, b)
+	}
+	drifted := map[string]bool{}
+	for _, c := range rep.Columns {
+		drifted[c.Feature] = c.Drifted
+	}
+	if rep.CurrentRows != 120 || !drifted["brightness"] {
+		t.Errorf("report on the serve log: %d rows, drifted %v", rep.CurrentRows, drifted)
+	}
 }
