@@ -150,6 +150,7 @@ func TestBuildConfigAndLayers(t *testing.T) {
 		{"usr/local/bin/catdog", 0o755, 0},
 		{"models/current/model.json", 0o644, 0},
 		{"models/current/plots/curves.txt", 0o644, 0},
+		{"models/current/drift_profile.json", 0o644, 0},
 	} {
 		h, ok := files[want.path]
 		if !ok {
