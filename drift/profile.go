@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -186,4 +187,29 @@ func DecodeProfile(r io.Reader) (*Profile, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// NewEmbeddingProfile summarises embeddings (n rows of dim values, row-major): per-dimension
+// population mean and standard deviation, and every row's L2 norm.
+func NewEmbeddingProfile(layer string, dim int, emb []float32) (*EmbeddingProfile, error) {
+	if dim < 1 || len(emb) == 0 || len(emb)%dim != 0 {
+		return nil, fmt.Errorf("drift: %d embedding values for dimension %d", len(emb), dim)
+	}
+	n := len(emb) / dim
+	e := &EmbeddingProfile{Layer: layer, Dim: dim, Rows: n, Mean: make([]float64, dim), Std: make([]float64, dim), Norms: make([]float64, n)}
+	col := make([]float64, n)
+	for d := 0; d < dim; d++ {
+		for r := 0; r < n; r++ {
+			col[r] = float64(emb[r*dim+d])
+		}
+		e.Mean[d], e.Std[d] = stat.PopMeanStdDev(col, nil)
+	}
+	for r := 0; r < n; r++ {
+		var s float64
+		for _, v := range emb[r*dim : (r+1)*dim] {
+			s += float64(v) * float64(v)
+		}
+		e.Norms[r] = math.Sqrt(s)
+	}
+	return e, nil
 }

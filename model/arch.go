@@ -108,6 +108,20 @@ func newNet(root *nn.Path, a Arch) *net {
 
 // forward returns logits for x (N x 3 x S x S). x is not dropped.
 func (n *net) forward(x *ts.Tensor, train bool) *ts.Tensor {
+	f := n.features(x, train)
+	if train && n.arch.Dropout > 0 {
+		d := ts.MustDropout(f, n.arch.Dropout, true)
+		f.MustDrop()
+		f = d
+	}
+	out := n.head.Forward(f)
+	f.MustDrop()
+	return out
+}
+
+// features returns the penultimate layer for x: the globally average-pooled activations of the
+// last stage (N x widths[last]). x is not dropped.
+func (n *net) features(x *ts.Tensor, train bool) *ts.Tensor {
 	h := x
 	for i, b := range n.blocks {
 		c := b.conv.ForwardT(h, train)
@@ -123,13 +137,5 @@ func (n *net) forward(x *ts.Tensor, train bool) *ts.Tensor {
 		}
 	}
 	g := h.MustAdaptiveAvgPool2d([]int64{1, 1}, true)
-	f := g.MustFlatten(1, -1, true)
-	if train && n.arch.Dropout > 0 {
-		d := ts.MustDropout(f, n.arch.Dropout, true)
-		f.MustDrop()
-		f = d
-	}
-	out := n.head.Forward(f)
-	f.MustDrop()
-	return out
+	return g.MustFlatten(1, -1, true)
 }

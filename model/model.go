@@ -279,6 +279,35 @@ func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32,
 	return out, err
 }
 
+// EmbeddingDim is the width of the penultimate layer Embeddings returns.
+func (n *Network) EmbeddingDim() int { return int(n.net.arch.Widths[len(n.net.arch.Widths)-1]) }
+
+// Embeddings runs the network in evaluation mode without gradients on count images of size s
+// and returns their penultimate-layer activations (the pooled features the linear head reads),
+// row-major (count x EmbeddingDim).
+func (n *Network) Embeddings(x []float32, count, s int) ([]float32, error) {
+	var (
+		out []float32
+		err error
+	)
+	NoGrad(func() {
+		in, e := Float32Tensor(x, []int64{int64(count), 3, int64(s), int64(s)})
+		if e != nil {
+			err = fmt.Errorf("model: input tensor: %w", e)
+			return
+		}
+		f := n.net.features(in, false)
+		in.MustDrop()
+		out = make([]float32, count*n.EmbeddingDim())
+		e = f.CopyData(out, uint(len(out)))
+		f.MustDrop()
+		if e != nil {
+			err = fmt.Errorf("model: read embeddings: %w", e)
+		}
+	})
+	return out, err
+}
+
 // Close releases the model's tensors; Predict fails with ErrClosed afterwards.
 func (m *Model) Close() {
 	m.mu.Lock()

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,5 +107,64 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatal("Load succeeded")
 			}
 		})
+	}
+}
+
+// TestEmbeddingsFeedTheHead checks Embeddings is the penultimate layer: the linear head applied
+// to it, then softmax, gives Probabilities.
+func TestEmbeddingsFeedTheHead(t *testing.T) {
+	info := tinyInfo([]int64{4, 8})
+	n, err := NewNetwork(info.Arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	x := make([]float32, 2*3*32*32)
+	for i := range x {
+		x[i] = float32(i%23)/23 - 0.4
+	}
+	emb, err := n.Embeddings(x, 2, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dim := n.EmbeddingDim()
+	if dim != 8 || len(emb) != 2*dim {
+		t.Fatalf("embeddings: dim %d, %d values", dim, len(emb))
+	}
+	k := int(info.Arch.Classes)
+	w := make([]float32, k*dim)
+	b := make([]float32, k)
+	if err := n.net.head.Ws.CopyData(w, uint(len(w))); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.net.head.Bs.CopyData(b, uint(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	probs, err := n.Probabilities(x, 2, 32, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := 0; r < 2; r++ {
+		logits := make([]float64, k)
+		var sum float64
+		for c := 0; c < k; c++ {
+			logits[c] = float64(b[c])
+			for d := 0; d < dim; d++ {
+				logits[c] += float64(w[d*k+c]) * float64(emb[r*dim+d]) // Ws is the transposed weight, in x out
+			}
+		}
+		mx := logits[0]
+		for _, l := range logits {
+			mx = max(mx, l)
+		}
+		for c := range logits {
+			logits[c] = math.Exp(logits[c] - mx)
+			sum += logits[c]
+		}
+		for c := 0; c < k; c++ {
+			if got := logits[c] / sum; math.Abs(got-float64(probs[r*k+c])) > 1e-5 {
+				t.Errorf("image %d class %d: head(embedding) %v, Probabilities %v", r, c, got, probs[r*k+c])
+			}
+		}
 	}
 }

@@ -253,6 +253,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, err
 	}
 	profile.Predictions = predictionProfile("val", prep.Classes, valProbs)
+	if profile.Embedding, err = embeddingProfile(ctx, evalNet, splits["val"], p); err != nil {
+		return res, err
+	}
 	if err := writeProfile(o.OutDir, profile); err != nil {
 		return res, err
 	}

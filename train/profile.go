@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"github.com/catdog-mlops/catdog/drift/imagedrift"
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/internal/atomicfile"
+	"github.com/catdog-mlops/catdog/model"
 )
 
 // ReferenceProfile computes the drift reference of the training split ds of the prepared
@@ -89,4 +91,23 @@ func writeProfile(dir string, p *drift.Profile) error {
 		return fmt.Errorf("train: drift profile: %w", err)
 	}
 	return nil
+}
+
+// embeddingProfile summarises the penultimate layer of net on a split (no test-time mirror).
+func embeddingProfile(ctx context.Context, net *model.Network, ds *imageprep.Dataset, p Params) (*drift.EmbeddingProfile, error) {
+	var emb []float32
+	batches, errc := evalBatches(ctx, ds, p.Spec(), p.BatchSize, p.workers())
+	for b := range batches {
+		e, err := net.Embeddings(b.x, b.n, p.InputSize)
+		if err != nil {
+			for range batches { // let the producer finish
+			}
+			return nil, err
+		}
+		emb = append(emb, e...)
+	}
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return drift.NewEmbeddingProfile("global average pool of the last stage (input of the linear head), "+ds.Split+" split", net.EmbeddingDim(), emb)
 }

@@ -270,4 +270,16 @@ func checkProfile(t *testing.T, modelDir, data string) {
 			t.Errorf("confidence %v outside [0.5, 1]", c)
 		}
 	}
+	e := prof.Embedding
+	widths := tinyParams().Arch.Widths
+	if e == nil || e.Dim != int(widths[len(widths)-1]) || e.Rows != val.N || len(e.Mean) != e.Dim || len(e.Std) != e.Dim || len(e.Norms) != val.N {
+		t.Fatalf("embedding profile %+v (val %d images, last width %d)", e, val.N, widths[len(widths)-1])
+	}
+	spread := 0.0
+	for d := range e.Std {
+		spread += e.Std[d]
+	}
+	if spread == 0 || e.Norms[0] <= 0 {
+		t.Errorf("embeddings do not vary: std sum %v, first norm %v", spread, e.Norms[0])
+	}
 }
