@@ -119,6 +119,12 @@ func (c *Client) GetModelVersion(ctx context.Context, name, version string) (*Mo
 	return &out.ModelVersion, nil
 }
 
+// SetModelVersionTag sets a tag on one model version.
+func (c *Client) SetModelVersionTag(ctx context.Context, name, version, key, value string) error {
+	return c.do(ctx, request{method: http.MethodPost, path: api("/model-versions/set-tag"),
+		body: map[string]any{"name": name, "version": version, "key": key, "value": value}, idempotent: true})
+}
+
 // ModelVersionQuery selects model versions.
 type ModelVersionQuery struct {
 	Filter     string // e.g. "name='catdog'" or "run_id='…'"

@@ -17,25 +17,38 @@ import (
 	"github.com/catdog-mlops/catdog/internal/testenv"
 )
 
+// fakePrepared writes a prepared.json whose manifest md5 the fake runs record as their split.
+func fakePrepared(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "prepared.json"), []byte(`{"size": 32, "classes": ["cat", "dog"], "manifest_md5": "fake-split"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // fakeTrainApp is the app plus a command that drives the tracking adapter exactly as
-// `catdog train` does (start, params, per-epoch metrics, Finish), without libtorch work.
-func fakeTrainApp(out *bytes.Buffer, modelDir string, acc float64) *cli.App {
+// `catdog train` does (start, params, per-epoch metrics, Finish, the promotion gate), without
+// libtorch work. prepared is the data folder the gate reads the split from.
+func fakeTrainApp(out *bytes.Buffer, modelDir string, acc float64, prepared ...string) *cli.App {
 	app := newApp()
 	app.Writer, app.ErrWriter = out, out
 	app.Commands = append(app.Commands, &cli.Command{
 		Name:  "fake-train",
-		Flags: trackingFlags(),
+		Flags: append(trackingFlags(), &cli.StringFlag{Name: "params", Value: "no-params.yaml"}),
 		Action: func(c *cli.Context) error {
 			ts, err := startTracking(c)
 			if err != nil || ts == nil {
 				return err
 			}
 			ctx := c.Context
-			_ = ts.LogParams(ctx, map[string]string{"lr": "0.001", "epochs": "3"})
+			_ = ts.LogParams(ctx, map[string]string{"lr": "0.001", "epochs": "3", splitParam: "fake-split"})
 			for ep := int64(0); ep < 3; ep++ {
 				_ = ts.LogMetrics(ctx, ep, map[string]float64{"val/accuracy": 0.5 + float64(ep)/10})
 			}
-			return ts.Finish(ctx, modelDir, acc, nil)
+			if err := ts.Finish(ctx, modelDir, acc, nil); err != nil || len(prepared) == 0 {
+				return err
+			}
+			return ts.promoteAfterTraining(ctx, prepared[0])
 		},
 	})
 	return app
@@ -76,10 +89,10 @@ func TestTrackingCLI(t *testing.T) {
 		t.Fatalf("untracked run: %v %q", err, out.String())
 	}
 
-	dir1 := writeModelDir(t)
+	dir1, prepared := writeModelDir(t), fakePrepared(t)
 	out.Reset()
-	got, err := runApp(t, fakeTrainApp(&out, dir1, 0.8), append([]string{"fake-train"}, common...)...)
-	if err != nil || !strings.Contains(got, "registered cli-model version 1, now champion") {
+	got, err := runApp(t, fakeTrainApp(&out, dir1, 0.8, prepared), append([]string{"fake-train"}, common...)...)
+	if err != nil || !strings.Contains(got, "registered cli-model version 1") || !strings.Contains(got, "promote cli-model v1: first") {
 		t.Fatalf("tracked run: %v\n%s", err, got)
 	}
 	pull := func(wantVersion string, wantDir string) {
@@ -109,8 +122,8 @@ func TestTrackingCLI(t *testing.T) {
 	phase("server stopped")
 	dir2 := writeModelDir(t)
 	out.Reset()
-	got, err = runApp(t, fakeTrainApp(&out, dir2, 0.9), append([]string{"fake-train"}, common...)...)
-	if err != nil || !strings.Contains(got, "catdog mlflow sync") {
+	got, err = runApp(t, fakeTrainApp(&out, dir2, 0.9, prepared), append([]string{"fake-train"}, common...)...)
+	if err != nil || !strings.Contains(got, "catdog mlflow sync") || !strings.Contains(got, "catdog model promote --run-id") {
 		t.Fatalf("offline run: %v\n%s", err, got)
 	}
 	phase("offline run spooled; restarting server")
@@ -122,8 +135,20 @@ func TestTrackingCLI(t *testing.T) {
 	if err != nil || !strings.Contains(got, "complete, removed") {
 		t.Fatalf("mlflow sync: %v\n%s", err, got)
 	}
+	pull("1", dir1) // synced and registered, but not promoted yet
+	out.Reset()
+	got, err = runApp(t, fakeTrainApp(&out, "", 0), "model", "promote", "--tracking-uri", srv.URI, "--registered-model", "cli-model",
+		"--data", prepared, "--params", filepath.Join(t.TempDir(), "absent.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "absent.yaml") {
+		t.Fatalf("model promote with a missing --params: %v\n%s", err, got)
+	}
+	out.Reset()
+	got, err = runApp(t, fakeTrainApp(&out, "", 0), "model", "promote", "--tracking-uri", srv.URI, "--registered-model", "cli-model", "--data", prepared)
+	if err != nil || !strings.Contains(got, "promote cli-model v2: promoted") || !strings.Contains(got, "@champion -> v2") {
+		t.Fatalf("model promote: %v\n%s", err, got)
+	}
 	pull("2", dir2)
-	phase("synced; champion v2 pulled")
+	phase("synced, promoted; champion v2 pulled")
 	out.Reset()
 	got, _ = runApp(t, fakeTrainApp(&out, "", 0), "mlflow", "sync", "--tracking-uri", srv.URI, "--mlflow-journal", jdir)
 	if !strings.Contains(got, "nothing to sync") {

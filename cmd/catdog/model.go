@@ -46,7 +46,7 @@ func modelCommand() *cli.Command {
 				fmt.Fprintf(c.App.Writer, "pulled %s version %s (run %s, aliases %v): %d files in %s\n", mv.Name, mv.Version, mv.RunID, mv.Aliases, len(files), out)
 				return nil
 			},
-		}},
+		}, promoteCommand()},
 	}
 }
 

@@ -24,7 +24,8 @@ func trackingFlags() []cli.Flag {
 		experimentFlag(),
 		&cli.StringFlag{Name: "run-name", Usage: "MLflow run name (default: chosen by the server)", EnvVars: []string{"MLFLOW_RUN_NAME"}},
 		&cli.StringFlag{Name: "registered-model", Value: "catdog", Usage: "registered model to add a version to (empty: do not register)", EnvVars: []string{"CATDOG_REGISTERED_MODEL"}},
-		&cli.StringFlag{Name: "champion-alias", Value: tracking.DefaultAlias, Usage: "alias moved to the new version when its test accuracy beats the current one's", EnvVars: []string{"CATDOG_CHAMPION_ALIAS"}},
+		&cli.StringFlag{Name: "champion-alias", Value: tracking.DefaultAlias, Usage: "alias `catdog model promote` moves to the new version when it beats the champion", EnvVars: []string{"CATDOG_CHAMPION_ALIAS"}},
+		&cli.StringFlag{Name: "challenger-alias", Value: "challenger", Usage: "alias set on the new version when it does not beat the champion"},
 		journalFlag(),
 	}
 }
@@ -56,7 +57,7 @@ func startTracking(c *cli.Context) (*trackingSession, error) {
 	ctx := c.Context
 	s, err := tracking.Start(ctx, tracking.Config{
 		Client: cl, JournalDir: journalDir(c), Experiment: c.String("experiment"), RunName: c.String("run-name"),
-		RegisteredModel: c.String("registered-model"), Alias: c.String("champion-alias"),
+		RegisteredModel: c.String("registered-model"), Alias: c.String("champion-alias"), RegisterOnly: true,
 		GitCommit: mlflowclient.GitCommit(ctx, "."),
 		Tags:      map[string]string{"catdog.version": buildinfo.Version()},
 		Logger:    log,
@@ -109,8 +110,8 @@ func (t *trackingSession) WriteLinks(w io.Writer) {
 	fmt.Fprintf(w, "MLflow experiment: %s\n", t.cl.ExperimentURL(sum.ExperimentID))
 }
 
-// Finish uploads the model, registers it, moves the champion alias when it is better and
-// ends the run (FINISHED, FAILED on runErr, KILLED when ctx was cancelled).
+// Finish uploads the model, registers it and ends the run (FINISHED, FAILED on runErr,
+// KILLED when ctx was cancelled); the promotion gate runs afterwards (promoteAfterTraining).
 func (t *trackingSession) Finish(ctx context.Context, modelDir string, testAccuracy float64, runErr error) error {
 	sum, err := t.s.Finish(ctx, modelDir, testAccuracy, runErr)
 	t.sum = sum
@@ -119,13 +120,34 @@ func (t *trackingSession) Finish(ctx context.Context, modelDir string, testAccur
 	case sum.Spooled > 0:
 		fmt.Fprintf(w, "mlflow: server unavailable; %d operations kept in %s — run `catdog mlflow sync` when it is back\n", sum.Spooled, sum.Journal)
 	case sum.Version != "":
-		promo := "alias " + t.c.String("champion-alias") + " unchanged (not better)"
-		if sum.Promoted {
-			promo = "now " + t.c.String("champion-alias")
-		}
-		fmt.Fprintf(w, "mlflow: run %s %s; registered %s version %s, %s\n", sum.RunID, sum.Status, t.c.String("registered-model"), sum.Version, promo)
+		fmt.Fprintf(w, "mlflow: run %s %s; registered %s version %s\n", sum.RunID, sum.Status, t.c.String("registered-model"), sum.Version)
 	default:
 		fmt.Fprintf(w, "mlflow: run %s %s\n", sum.RunID, sum.Status)
 	}
 	return err
+}
+
+// promoteAfterTraining runs `catdog model promote` for the version Finish registered, on the
+// split the model was trained and evaluated on. A run still in the journal (server down) is
+// promoted later: `catdog mlflow sync`, then `catdog model promote --run-id`.
+func (t *trackingSession) promoteAfterTraining(ctx context.Context, dataDir string) error {
+	c, sum := t.c, t.sum
+	if sum.Version == "" || sum.Spooled > 0 {
+		if sum.Spooled > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "mlflow: not promoted yet; after `catdog mlflow sync` run `catdog model promote --run-id %s`\n", sum.RunID)
+		}
+		return nil
+	}
+	cl, err := newMLflowClient(c)
+	if err != nil {
+		return err
+	}
+	d, err := promoteVersion(ctx, promoteRequest{client: cl, model: c.String("registered-model"), version: sum.Version,
+		champion: c.String("champion-alias"), challenger: c.String("challenger-alias"),
+		params: c.String("params"), data: dataDir, split: "test", stderr: c.App.ErrWriter})
+	if err != nil {
+		return fmt.Errorf("promote: %w", err)
+	}
+	printDecision(c.App.ErrWriter, d)
+	return nil
 }

@@ -142,6 +142,10 @@ func runTrain(c *cli.Context) error {
 		}
 		if err := session.Finish(ctx, opts.OutDir, acc, runErr); err != nil {
 			log.Warn("tracking: finishing the run failed", "error", err)
+		} else if runErr == nil {
+			if err := session.promoteAfterTraining(ctx, opts.DataDir); err != nil {
+				return fmt.Errorf("catdog train: %w", err)
+			}
 		}
 	}
 	if runErr != nil {

@@ -52,6 +52,7 @@ type Config struct {
 	RegisteredModel string            // "" disables registration
 	Alias           string            // default DefaultAlias
 	MetricKey       string            // metric compared for promotion, default DefaultMetricKey
+	RegisterOnly    bool              // register the version but leave the alias alone (the caller runs a promotion gate)
 	GitCommit       string            // mlflow.source.git.commit
 	Tags            map[string]string // extra run tags (e.g. catdog.version)
 	// ExperimentTags are set on the experiment when it lacks them; mlflow.experimentKind is
@@ -411,9 +412,17 @@ func (s *Session) recordModel(ctx context.Context, modelDir string, testAccuracy
 		}}}))
 	if s.cfg.RegisteredModel != "" {
 		errs = append(errs, s.appendOnly(journal.Entry{Op: journal.OpRegister, Register: &journal.Register{
-			Model: s.cfg.RegisteredModel, ArtifactPath: ModelArtifactPath, Alias: s.cfg.Alias, MetricKey: s.cfg.MetricKey, Value: mlflowclient.Float(testAccuracy)}}))
+			Model: s.cfg.RegisteredModel, ArtifactPath: ModelArtifactPath, Alias: s.registerAlias(), MetricKey: s.cfg.MetricKey, Value: mlflowclient.Float(testAccuracy)}}))
 	}
 	return errs
+}
+
+// registerAlias is the alias the registration moves ("" with RegisterOnly).
+func (s *Session) registerAlias() string {
+	if s.cfg.RegisterOnly {
+		return ""
+	}
+	return s.cfg.Alias
 }
 
 func (s *Session) appendOnly(e journal.Entry) error {
