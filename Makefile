@@ -115,14 +115,15 @@ data-version: build ## version the photos with `catdog data` (DVC 3) and push th
 	$(CATDOG) data status -c -C $(PIPELINE_DIR)
 
 .PHONY: run
-run: build venv data-version ## the main job: version data -> prepare -> train (tracked in MLflow) -> evaluate
-	@if [ -z "$${MLFLOW_TRACKING_URI:-}" ]; then $(MAKE) --no-print-directory mlflow-up; fi
-	$(CATDOG) prepare --data $(PIPELINE_DIR)/petimages --out $(PREPARED) --size $(INPUT_SIZE)
-	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-$$(cat .mlflow/uri)}" \
-	  $(CATDOG) train --params $(PARAMS) --data $(PREPARED) --out $(MODEL_DIR) --dvc-file $(PIPELINE_DIR)/petimages.dvc
-	$(CATDOG) evaluate --model $(MODEL_DIR) --data $(PREPARED) --split test --json $(MODEL_DIR)/evaluation.json
-	@echo "model: $(MODEL_DIR)/  plots: $(MODEL_DIR)/confusion_matrix.png $(MODEL_DIR)/learning_curves.png"
-	@MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-$$(cat .mlflow/uri)}" $(CATDOG) mlflow links
+run: build venv data-version ## the main job: version data -> pipeline (prepare -> train, tracked + gated -> evaluate) -> champion image, service, check
+	@start=$$(date +%s); mkdir -p $(SERVE_DIR); \
+	if [ -z "$${MLFLOW_TRACKING_URI:-}" ]; then $(MAKE) --no-print-directory mlflow-up; fi; \
+	echo "pipeline: catdog repro (dvc.yaml; dvc.lock as dvc writes it)"; \
+	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-$$(cat $(MLFLOW_DIR)/uri)}" CATDOG_DVC_FILE=$(PIPELINE_DIR)/petimages.dvc \
+	  PATH="$(BIN):$$PATH" $(CATDOG) repro | tee $(SERVE_DIR)/repro.txt; \
+	$(MAKE) --no-print-directory lifecycle; \
+	echo "pipeline:          $$(tail -1 $(SERVE_DIR)/repro.txt)"; \
+	echo "make run:          $$(( $$(date +%s) - start )) s"
 
 ## ---- quality -------------------------------------------------------------------
 

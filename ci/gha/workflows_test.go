@@ -1,6 +1,7 @@
 package gha_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,5 +175,78 @@ func TestCDWorkflow(t *testing.T) {
 	}
 	if !secret || !deployStep || deploy.Outputs["result"] == "" {
 		t.Errorf("deploy job: kubeconfig from the secret %t, catdog deploy step %t, outputs %v", secret, deployStep, deploy.Outputs)
+	}
+}
+
+// TestCIImageShipsTheChampion: the image job builds the registered model, not one it trained:
+// it pulls models:/catdog@champion (or the version train.yml dispatched) from the team's MLflow
+// server, and only without a tracking server trains a small model, saying so in the summary.
+func TestCIImageShipsTheChampion(t *testing.T) {
+	w, raw := readWorkflow(t, "ci.yml")
+	if _, ok := w.On["workflow_dispatch"]; !ok {
+		t.Error("ci.yml cannot be started by train.yml (no workflow_dispatch)")
+	}
+	var pull, fallback, summary bool
+	for _, s := range w.Jobs["image"].Steps {
+		if strings.Contains(s.Run, "make run") {
+			t.Errorf("the image job still trains with make run: %q", s.Run)
+		}
+		if strings.Contains(s.Run, "catdog model pull \"$MODEL_URI\"") {
+			pull = s.Env["MLFLOW_TRACKING_URI"] == "${{ secrets.MLFLOW_TRACKING_URI }}" && s.Env["MLFLOW_TRACKING_TOKEN"] == "${{ secrets.MLFLOW_TRACKING_TOKEN }}" &&
+				strings.Contains(s.Env["MODEL_URI"], "models:/catdog@champion")
+			fallback = strings.Contains(s.Run, `if [ -n "$MLFLOW_TRACKING_URI" ]`) && strings.Contains(s.Run, "make model-small")
+			summary = strings.Contains(s.Run, "GITHUB_STEP_SUMMARY") && strings.Contains(s.Run, "not** the registered champion")
+		}
+	}
+	if !pull || !fallback || !summary {
+		t.Errorf("image job: pull the champion with the MLflow secrets %t, small-model fallback %t, said in the step summary %t", pull, fallback, summary)
+	}
+	if !strings.Contains(raw, "model-small") {
+		t.Error("no fallback model")
+	}
+}
+
+// TestTrainWorkflow: train.yml retrains on the four triggers, with the DVC and MLflow
+// credentials from secrets, runs the pipeline and the gate, and starts the image build for the
+// promoted version only when the champion moved.
+func TestTrainWorkflow(t *testing.T) {
+	w, raw := readWorkflow(t, "train.yml")
+	for _, trig := range []string{"workflow_dispatch", "schedule", "repository_dispatch", "push"} {
+		if _, ok := w.On[trig]; !ok {
+			t.Errorf("train.yml is not triggered by %s", trig)
+		}
+	}
+	if rd, _ := w.On["repository_dispatch"].(map[string]any); fmt.Sprint(rd["types"]) != "[retrain]" {
+		t.Errorf("repository_dispatch types = %v, want [retrain]", rd["types"])
+	}
+	push, _ := w.On["push"].(map[string]any)
+	if paths := fmt.Sprint(push["paths"]); !strings.Contains(paths, "**.dvc") || !strings.Contains(paths, "dvc.yaml") || !strings.Contains(paths, "params.yaml") {
+		t.Errorf("push paths = %v", paths)
+	}
+	if len(w.Permissions) != 1 || w.Permissions["contents"] != "read" {
+		t.Errorf("top-level permissions %v", w.Permissions)
+	}
+	for _, secret := range []string{"secrets.MLFLOW_TRACKING_URI", "secrets.MLFLOW_TRACKING_TOKEN", "secrets.DVC_S3_ACCESS_KEY_ID", "secrets.DVC_S3_SECRET_ACCESS_KEY"} {
+		if !strings.Contains(raw, secret) {
+			t.Errorf("train.yml does not use %s", secret)
+		}
+	}
+	tr := w.Jobs["train"]
+	var pull, repro, gate bool
+	for _, s := range tr.Steps {
+		pull = pull || strings.Contains(s.Run, "catdog data pull")
+		repro = repro || strings.Contains(s.Run, "catdog repro")
+		gate = gate || s.ID == "promote" && strings.Contains(s.Run, "catdog model promote")
+	}
+	if !pull || !repro || !gate {
+		t.Errorf("train job: data pull %t, catdog repro %t, promote step %t", pull, repro, gate)
+	}
+	if tr.Outputs["champion_moved"] != "${{ steps.promote.outputs.champion_moved }}" || tr.Outputs["version"] != "${{ steps.promote.outputs.version }}" {
+		t.Errorf("train job outputs %v", tr.Outputs)
+	}
+	img := w.Jobs["image"]
+	if img.If != "needs.train.outputs.champion_moved == 'true'" || img.Permissions["actions"] != "write" ||
+		len(img.Steps) != 1 || !strings.Contains(img.Steps[0].Run, "gh workflow run ci.yml") || !strings.Contains(img.Steps[0].Run, `models:/catdog/$VERSION`) {
+		t.Errorf("image job = %+v", img)
 	}
 }

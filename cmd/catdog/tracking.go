@@ -26,6 +26,7 @@ func trackingFlags() []cli.Flag {
 		&cli.StringFlag{Name: "registered-model", Value: "catdog", Usage: "registered model to add a version to (empty: do not register)", EnvVars: []string{"CATDOG_REGISTERED_MODEL"}},
 		&cli.StringFlag{Name: "champion-alias", Value: tracking.DefaultAlias, Usage: "alias `catdog model promote` moves to the new version when it beats the champion", EnvVars: []string{"CATDOG_CHAMPION_ALIAS"}},
 		&cli.StringFlag{Name: "challenger-alias", Value: "challenger", Usage: "alias set on the new version when it does not beat the champion"},
+		&cli.BoolFlag{Name: "no-promote", Usage: "register the version but do not run the promotion gate (run `catdog model promote` later)", EnvVars: []string{"CATDOG_NO_PROMOTE"}},
 		journalFlag(),
 	}
 }
@@ -132,6 +133,9 @@ func (t *trackingSession) Finish(ctx context.Context, modelDir string, testAccur
 // promoted later: `catdog mlflow sync`, then `catdog model promote --run-id`.
 func (t *trackingSession) promoteAfterTraining(ctx context.Context, dataDir string) error {
 	c, sum := t.c, t.sum
+	if c.Bool("no-promote") {
+		return nil
+	}
 	if sum.Version == "" || sum.Spooled > 0 {
 		if sum.Spooled > 0 {
 			fmt.Fprintf(c.App.ErrWriter, "mlflow: not promoted yet; after `catdog mlflow sync` run `catdog model promote --run-id %s`\n", sum.RunID)
