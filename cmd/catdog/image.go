@@ -266,6 +266,14 @@ func imageLabels(c *cli.Context, gc tags.Context) (map[string]string, error) {
 	if v := tags.Version(gc); v != "" {
 		labels[image.LabelVersion] = v
 	}
+	// a model pulled from the registry carries its name, version, source run and metrics
+	pl, err := provenanceLabels(c.String("model"))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range pl {
+		labels[k] = v
+	}
 	for _, kv := range c.StringSlice("label") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/catdog-mlops/catdog/internal/testenv"
+	"github.com/catdog-mlops/catdog/mlflowclient"
 )
 
 // fakePrepared writes a prepared.json whose manifest md5 the fake runs record as their split.
@@ -108,6 +110,12 @@ func TestTrackingCLI(t *testing.T) {
 				t.Fatalf("pulled model lacks %s: %v", n, err)
 			}
 		}
+		if !strings.Contains(got, "verified 6 files against SHA256SUMS") {
+			t.Errorf("model pull did not verify the digests:\n%s", got)
+		}
+		if l, err := provenanceLabels(dst); err != nil || l[LabelModelVersion] != wantVersion || l[LabelModelName] != "cli-model" || l[LabelModelRunID] == "" {
+			t.Errorf("provenance of the pulled model: %v, %v", l, err)
+		}
 		a, _ := os.ReadFile(filepath.Join(dst, "best_model.ot"))
 		b, _ := os.ReadFile(filepath.Join(wantDir, "best_model.ot"))
 		if !bytes.Equal(a, b) {
@@ -153,5 +161,44 @@ func TestTrackingCLI(t *testing.T) {
 	got, _ = runApp(t, fakeTrainApp(&out, "", 0), "mlflow", "sync", "--tracking-uri", srv.URI, "--mlflow-journal", jdir)
 	if !strings.Contains(got, "nothing to sync") {
 		t.Fatalf("second sync: %s", got)
+	}
+
+	// a version whose files do not match its SHA256SUMS is refused by model pull
+	ctx := context.Background()
+	cl, err := mlflowclient.New(srv.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := cl.GetOrCreateExperiment(ctx, "tampered", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := cl.CreateRun(ctx, mlflowclient.CreateRunRequest{ExperimentID: exp.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := writeModelDir(t)
+	if err := writeDigests(bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, "model.json"), []byte("{}"), 0o644); err != nil { // changed after the digests
+		t.Fatal(err)
+	}
+	root, err := cl.RunArtifactRoot(ctx, run.Info.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.UploadDir(ctx, root, bad, "model"); err != nil {
+		t.Fatal(err)
+	}
+	mv, err := cl.CreateModelVersion(ctx, "cli-model", "runs:/"+run.Info.RunID+"/model", run.Info.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	_, err = runApp(t, fakeTrainApp(&out, "", 0), "model", "pull", "models:/cli-model/"+mv.Version, "--out", t.TempDir(), "--tracking-uri", srv.URI)
+	var de *DigestError
+	if !errors.As(err, &de) || len(de.Mismatch) != 1 || de.Mismatch[0] != "model.json" {
+		t.Fatalf("model pull of a tampered version: %v", err)
 	}
 }

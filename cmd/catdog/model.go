@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,6 +43,24 @@ func modelCommand() *cli.Command {
 				}
 				for _, f := range files {
 					fmt.Fprintf(c.App.ErrWriter, "  %s\n", filepath.Join(out, f))
+				}
+				n, err := verifyDigests(out)
+				switch {
+				case errors.Is(err, ErrNoDigests):
+					fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
+				case err != nil:
+					return fmt.Errorf("catdog model pull %s: %w", uri, err)
+				default:
+					fmt.Fprintf(c.App.ErrWriter, "verified %d files against %s\n", n, DigestsFile)
+				}
+				var run *mlflowclient.Run
+				if mv.RunID != "" {
+					if run, err = cl.GetRun(c.Context, mv.RunID); err != nil {
+						return fmt.Errorf("catdog model pull: source run: %w", err)
+					}
+				}
+				if err := writeProvenance(out, uri, mv, run); err != nil {
+					return fmt.Errorf("catdog model pull: %w", err)
 				}
 				fmt.Fprintf(c.App.Writer, "pulled %s version %s (run %s, aliases %v): %d files in %s\n", mv.Name, mv.Version, mv.RunID, mv.Aliases, len(files), out)
 				return nil

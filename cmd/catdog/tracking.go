@@ -114,6 +114,12 @@ func (t *trackingSession) WriteLinks(w io.Writer) {
 // Finish uploads the model, registers it and ends the run (FINISHED, FAILED on runErr,
 // KILLED when ctx was cancelled); the promotion gate runs afterwards (promoteAfterTraining).
 func (t *trackingSession) Finish(ctx context.Context, modelDir string, testAccuracy float64, runErr error) error {
+	if runErr == nil && modelDir != "" {
+		// uploaded with the model, so that `catdog model pull` can verify what it downloads
+		if err := writeDigests(modelDir); err != nil {
+			return fmt.Errorf("model digests: %w", err)
+		}
+	}
 	sum, err := t.s.Finish(ctx, modelDir, testAccuracy, runErr)
 	t.sum = sum
 	w := t.c.App.ErrWriter
