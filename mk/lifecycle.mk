@@ -17,7 +17,8 @@ lifecycle: ## image, local service and served-vs-evaluated accuracy of models:/c
 	@set -euo pipefail; mkdir -p $(SERVE_DIR); \
 	export MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-$$(cat $(MLFLOW_DIR)/uri)}"; \
 	rm -rf $(CHAMPION_DIR); \
-	$(CATDOG) model pull models:/$(REGISTERED)@champion --out $(CHAMPION_DIR) 2>/dev/null | tee $(SERVE_DIR)/pull.txt; \
+	$(CATDOG) model pull models:/$(REGISTERED)@champion --out $(CHAMPION_DIR) 2>$(SERVE_DIR)/pull.log | tee $(SERVE_DIR)/pull.txt; \
+	grep -E '^(verified|warning)' $(SERVE_DIR)/pull.log || true; \
 	$(CATDOG) image build --model $(CHAMPION_DIR) --oci-layout $(IMAGE_LAYOUT) -q > $(SERVE_DIR)/image.txt; \
 	digest=$$(awk '/^digest: /{print $$2}' $(SERVE_DIR)/image.txt); \
 	if [ -f $(SERVE_DIR)/serve.pid ] && kill -0 $$(cat $(SERVE_DIR)/serve.pid) 2>/dev/null; then \
@@ -41,7 +42,7 @@ lifecycle: ## image, local service and served-vs-evaluated accuracy of models:/c
 	$(CATDOG) mlflow links || true; \
 	echo "MLflow champion:   $(REGISTERED) version $$version (models:/$(REGISTERED)@champion): $${MLFLOW_TRACKING_URI%/}/#/models/$(REGISTERED)/versions/$$version"; \
 	echo "dvc status:        $$($(VENV)/bin/dvc status 2>&1 | tr '\n' ' ')"; \
-	echo "image:             $(IMAGE_LAYOUT) (OCI layout) digest $$digest"; \
+	echo "image:             $(IMAGE_LAYOUT) (OCI layout) digest $$digest, labelled io.catdog.model.version=$$version"; \
 	echo "service:           http://127.0.0.1:$(SERVE_PORT) (metrics: http://127.0.0.1:$(SERVE_PORT)/metrics; stop: make serve-down)"; \
 	echo "accuracy:          $$served served over HTTP = $$evaluated evaluated ($$n test photos)"
 
