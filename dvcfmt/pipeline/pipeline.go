@@ -200,7 +200,9 @@ func parseStage(name string, n *yaml.Node, vars *Params) (*Stage, error) {
 					if ierr != nil {
 						return nil, fmt.Errorf("deps: %w", ierr)
 					}
-					if v, err = cleanPath(v); err != nil {
+					if path.IsAbs(v) { // an external dependency, as dvc allows
+						v = path.Clean(v)
+					} else if v, err = cleanPath(v); err != nil {
 						return nil, fmt.Errorf("deps: %w", err)
 					}
 					s.Deps = append(s.Deps, v)

@@ -83,7 +83,7 @@ func TestParseErrors(t *testing.T) {
 		{"self cycle", "stages:\n  a:\n    cmd: x\n    deps: [o]\n    outs: [o/f]\n", "cycle", ErrCycle},
 		{"two stage cycle", "stages:\n  a:\n    cmd: x\n    deps: [b.txt]\n    outs: [a.txt]\n  b:\n    cmd: y\n    deps: [a.txt]\n    outs: [b.txt]\n", "a -> b -> a", ErrCycle},
 		{"same output", "stages:\n  a:\n    cmd: x\n    outs: [o]\n  b:\n    cmd: y\n    outs: [o/x]\n", `overlaps output o of stage "a"`, nil},
-		{"absolute path", "stages:\n  a:\n    cmd: x\n    deps: [/etc/passwd]\n", "relative to the repository root", nil},
+		{"absolute output", "stages:\n  a:\n    cmd: x\n    outs: [/tmp/x]\n", "relative to the repository root", nil},
 		{"output outside", "stages:\n  a:\n    cmd: x\n    outs: [../x]\n", "outside the repository", nil},
 		{"bad name", "stages:\n  'a b':\n    cmd: x\n", "invalid stage name", nil},
 		{"foreach", "stages:\n  a:\n    foreach: [1]\n    do: {cmd: x}\n", "not supported", nil},
@@ -102,7 +102,7 @@ func TestParseInterpolatesAndOrders(t *testing.T) {
 	p, err := Parse([]byte(`stages:
   evaluate:
     cmd: eval --tta ${tta} --n ${sub.n}
-    deps: [model]
+    deps: [model, /srv/photos/../photos]
   train:
     cmd:
     - train --lr ${lr}
@@ -139,6 +139,9 @@ func TestParseInterpolatesAndOrders(t *testing.T) {
 	}
 	if d := p.Stage("prepare").Deps[0]; d != "../photos" {
 		t.Errorf("dep %q", d)
+	}
+	if d := p.Stage("evaluate").Deps[1]; d != "/srv/photos" {
+		t.Errorf("external dep %q", d)
 	}
 	if got := p.Downstream("prepare"); strings.Join(got, ",") != "evaluate,train" {
 		t.Errorf("downstream %v", got)

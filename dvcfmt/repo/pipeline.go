@@ -131,7 +131,12 @@ func (e *MissingDepError) Error() string {
 	return fmt.Sprintf("dependency %s does not exist", strings.Join(e.Paths, ", "))
 }
 
-func (r *Repo) abs(rel string) string { return filepath.Join(r.Root, filepath.FromSlash(rel)) }
+func (r *Repo) abs(rel string) string {
+	if filepath.IsAbs(rel) {
+		return filepath.FromSlash(rel)
+	}
+	return filepath.Join(r.Root, filepath.FromSlash(rel))
+}
 
 // inspect hashes a stage's dependencies and outputs and compares them with its lock entry.
 func (r *Repo) inspect(ctx context.Context, pf *PipelineFiles, s *pipeline.Stage, st *state) (*stageState, error) {
