@@ -30,7 +30,7 @@ func driftCommand() *cli.Command {
 				"in the model's " + drift.ProfileFile + " and writes " + driftreport.JSONFile + ", " + driftreport.HTMLFile + " and\n" +
 				driftreport.PlotDir + "/*.png into --out. --data may also be a CSV file whose header names the features.",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "model", Required: true, Usage: "model directory or models:/NAME@ALIAS (models:/NAME/VERSION)", EnvVars: []string{"CATDOG_MODEL"}},
+				modelRefFlag(nil),
 				trackingURIFlag(),
 				&cli.StringFlag{Name: "data", Required: true, Usage: "folder of photos (JPEG/PNG, searched recursively) or a CSV of feature rows"},
 				&cli.StringFlag{Name: "out", Value: "drift-report", Usage: "output folder"},
@@ -38,7 +38,7 @@ func driftCommand() *cli.Command {
 				&cli.Float64Flag{Name: "drift-share", Value: 0.5, Usage: "share of drifted features at which the dataset drifts"},
 				&cli.IntFlag{Name: "workers", Usage: "decoding goroutines (default: one per core)"},
 				&cli.BoolFlag{Name: "fail-on-drift", Usage: "exit with status 3 when the dataset drifts (for CI)"},
-				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+				quietFlag(),
 			},
 			Action: runDriftReport,
 		}},

@@ -34,14 +34,14 @@ func evaluateCommand() *cli.Command {
 			"folder written by `catdog prepare` (then --split picks the split). Photos go through the same\n" +
 			"preprocessing as `catdog serve`. Unreadable files are listed with their reason and skipped.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Value: "models", Usage: "model directory", EnvVars: []string{"CATDOG_MODEL_DIR"}},
+			modelDirFlag(),
 			&cli.StringFlag{Name: "data", Required: true, Usage: "labelled photo folder, or a prepared folder", EnvVars: []string{"CATDOG_EVAL_DATA"}},
 			&cli.StringFlag{Name: "split", Value: "test", Usage: "split of a prepared folder"},
 			&cli.StringFlag{Name: "json", Usage: "also write the evaluation as JSON to this file ('-' = stdout only JSON)"},
 			&cli.StringFlag{Name: "server", Usage: "score a running `catdog serve` instead of a local model: POST every photo of the prepared split to `URL`/predict"},
 			&cli.StringFlag{Name: "metrics", Usage: "also write accuracy, loss and per-class precision/recall/F1 as a flat JSON file for `dvc metrics`"},
 			&cli.IntFlag{Name: "batch-size", Value: 32, Usage: "images per forward pass"},
-			&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0 = one per core)", EnvVars: []string{"CATDOG_THREADS"}},
+			threadsFlag(nil),
 		},
 		Action: runEvaluate,
 	}

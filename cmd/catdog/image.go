@@ -75,7 +75,7 @@ func gitFlags() []cli.Flag {
 func buildFlags() []cli.Flag {
 	torch, _ := torchBinary() // the image runs `catdog serve`: it needs the libtorch build
 	return append([]cli.Flag{
-		&cli.StringFlag{Name: "model", Value: "models", Usage: "model directory to serve (model.json, best_model.ot, ...)", EnvVars: []string{"CATDOG_MODEL_DIR"}},
+		modelDirFlag(),
 		&cli.StringFlag{Name: "binary", Value: torch, Usage: "linux/amd64 catdog binary to put in the image as /usr/local/bin/catdog: the libtorch build (default: catdog-torch)"},
 		&cli.StringFlag{Name: "libtorch-dir", Value: filepath.Join(defaultCacheDir(), "libtorch-2.1.2", "lib"), Usage: "folder of the libtorch shared libraries", EnvVars: []string{"CATDOG_LIBTORCH_DIR"}},
 		&cli.StringFlag{Name: "base", Usage: "base image reference (e.g. a distroless cc image); default: assemble the base from this machine's Debian packages", EnvVars: []string{"CATDOG_BASE_IMAGE"}},
@@ -103,7 +103,7 @@ func pushFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "repo", Usage: "push to this repository, e.g. ghcr.io/owner/catdog (credentials: docker config, or GITHUB_TOKEN for ghcr.io)", EnvVars: []string{"CATDOG_IMAGE_REPO"}},
 		&cli.StringSliceFlag{Name: "tag", Usage: "image tag (repeatable); default: computed from --ref and --sha"},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+		quietFlag(),
 	}
 }
 

@@ -60,6 +60,7 @@ func newApp() *cli.App {
 		}
 	}
 	walk(app.Name, app.Commands)
+	bindEnv(app)
 	return app
 }
 

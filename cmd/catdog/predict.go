@@ -20,9 +20,9 @@ func predictCommand() *cli.Command {
 		Usage:     predictUsage,
 		ArgsUsage: "IMG...",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Value: "models", Usage: "model directory", EnvVars: []string{"CATDOG_MODEL_DIR"}},
+			modelDirFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per line"},
-			&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0 = one per core)", EnvVars: []string{"CATDOG_THREADS"}},
+			threadsFlag(nil),
 		},
 		Action: runPredict,
 	}

@@ -36,7 +36,7 @@ func prepareCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-files", Value: 1_000_000, Usage: "largest number of files in --data", EnvVars: []string{"CATDOG_MAX_FILES"}},
 			&cli.BoolFlag{Name: "force", Usage: "decode again even when the cache matches", EnvVars: []string{"CATDOG_PREPARE_FORCE"}},
 			&cli.BoolFlag{Name: "check", Usage: "only validate every file under --data and print one line each (no labels needed, nothing written)"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+			quietFlag(),
 		},
 		Action: runPrepare,
 	}

@@ -56,13 +56,13 @@ func serveCommand() *cli.Command {
 			"downloaded through the MLflow tracking server), then answers POST /predict, POST /predict/batch,\n" +
 			"GET /health, /ready, /metrics, /version and /openapi.json. SIGTERM drains in-flight requests.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "model directory or models:/NAME@ALIAS (models:/NAME/VERSION)", EnvVars: []string{"CATDOG_MODEL"}, Destination: &o.Model},
+			modelRefFlag(&o.Model),
 			trackingURIFlag(),
 			&cli.StringFlag{Name: "download-dir", Usage: "keep a models:/ download in this directory (default: a temporary directory removed at exit)", Destination: &o.DownloadDir},
 			&cli.StringFlag{Name: "model-version", Value: "local", Usage: "version reported for a model directory (models:/ URIs report the registry version)", Destination: &o.ModelVersion},
 			&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "listen address", EnvVars: []string{"CATDOG_ADDR"}, Destination: &o.Addr},
 			&cli.IntFlag{Name: "workers", Value: 1, Usage: "model workers, each on its own locked OS thread", Destination: &o.Workers},
-			&cli.IntFlag{Name: "threads", Value: 0, Usage: "libtorch intra-op threads (0: one per core)", EnvVars: []string{"CATDOG_THREADS"}, Destination: &o.Threads},
+			threadsFlag(&o.Threads),
 			&cli.IntFlag{Name: "queue", Value: 64, Usage: "requests waiting for a worker before 503 + Retry-After", Destination: &o.Queue},
 			&cli.IntFlag{Name: "max-batch", Value: 1, Usage: "dynamic micro-batching: most images per forward pass (1: off)", Destination: &o.MaxBatch},
 			&cli.DurationFlag{Name: "max-wait", Value: 2 * time.Millisecond, Usage: "dynamic micro-batching: how long a worker waits for more requests", Destination: &o.MaxWait},

@@ -52,7 +52,7 @@ func sweepCommand() *cli.Command {
 		&cli.IntFlag{Name: "parallel", Value: 1, Usage: "trials at once (libtorch threads are split between them)", EnvVars: []string{"CATDOG_SWEEP_PARALLEL"}},
 		&cli.IntFlag{Name: "epochs", Usage: "override the base epochs (the budget of a trial that is not stopped)", EnvVars: []string{"CATDOG_EPOCHS"}},
 		&cli.IntFlag{Name: "limit", Usage: "train each trial on at most this many images", EnvVars: []string{"CATDOG_TRAIN_LIMIT"}},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no per-epoch lines"},
+		quietFlag(),
 		deviceFlag(),
 		trackingURIFlag(),
 		experimentFlag(),

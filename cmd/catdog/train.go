@@ -24,12 +24,12 @@ func trainCommand() *cli.Command {
 		&cli.IntFlag{Name: "batch-size", Usage: "override params.yaml batch_size", EnvVars: []string{"CATDOG_BATCH_SIZE"}},
 		&cli.Float64Flag{Name: "lr", Usage: "override params.yaml lr", EnvVars: []string{"CATDOG_LR"}},
 		&cli.Int64Flag{Name: "seed", Usage: "override params.yaml seed", EnvVars: []string{"CATDOG_SEED"}},
-		&cli.IntFlag{Name: "threads", Usage: "override params.yaml threads (libtorch intra-op)", EnvVars: []string{"CATDOG_THREADS"}},
+		threadsFlag(nil),
 		&cli.IntFlag{Name: "input-size", Usage: "override params.yaml input_size (must match prepare --size)", EnvVars: []string{"CATDOG_INPUT_SIZE"}},
 		&cli.IntFlag{Name: "limit", Usage: "train on at most this many images (quick runs)", EnvVars: []string{"CATDOG_TRAIN_LIMIT"}},
 		&cli.StringFlag{Name: "dvc-file", Usage: "the .dvc file of the raw photos: its md5 is tracked as param data_dvc_md5", EnvVars: []string{"CATDOG_DVC_FILE"}},
 		&cli.StringFlag{Name: "name", Value: "catdog", Usage: "model name recorded in model.json", EnvVars: []string{"CATDOG_MODEL_NAME"}},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bars"},
+		quietFlag(),
 		deviceFlag(),
 	}
 	flags = append(flags, trackingFlags()...) // TRACKING: MLflow flags
