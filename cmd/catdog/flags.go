@@ -22,12 +22,6 @@ func modelRefFlag(dest *string) cli.Flag {
 		EnvVars: []string{"CATDOG_MODEL", "CATDOG_MODEL_DIR"}, Destination: dest}
 }
 
-// threadsFlag is --threads: libtorch's intra-op threads.
-func threadsFlag(dest *int) cli.Flag {
-	return &cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0: one per core; train: overrides params.yaml)",
-		EnvVars: []string{"CATDOG_THREADS"}, Destination: dest}
-}
-
 // quietFlag is --quiet/-q: no progress output (a per-invocation switch: no environment variable).
 func quietFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}
