@@ -16,14 +16,12 @@ import (
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/catdog-mlops/catdog/drift"
 	"github.com/catdog-mlops/catdog/imageprep"
-	"github.com/catdog-mlops/catdog/internal/buildinfo"
-	"github.com/catdog-mlops/catdog/model"
-
 	"github.com/catdog-mlops/catdog/internal/atomicfile"
-
+	"github.com/catdog-mlops/catdog/internal/buildinfo"
 	"github.com/catdog-mlops/catdog/internal/progress"
-
+	"github.com/catdog-mlops/catdog/model"
 	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
@@ -78,48 +76,18 @@ type Result struct {
 // Run trains the network on the prepared data, keeps the epoch with the best validation
 // accuracy, evaluates it on the test split and writes the model directory.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	p := o.Params
-	if err := p.Validate(); err != nil {
+	o, err := o.withDefaults()
+	if err != nil {
 		return nil, err
 	}
-	if o.Tracker == nil {
-		o.Tracker = NopTracker{}
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.Name == "" {
-		o.Name = "catdog"
-	}
-	prep, err := imageprep.ReadPrepared(o.DataDir)
+	p := o.Params
+	data, err := loadData(o)
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	if prep.Size != p.InputSize {
-		return nil, fmt.Errorf("train: data in %s was prepared at %dx%d but input_size is %d: run `catdog prepare --size %d` or change params",
-			o.DataDir, prep.Size, prep.Size, p.InputSize, p.InputSize)
-	}
-	if int64(len(prep.Classes)) != p.Arch.Classes {
-		return nil, fmt.Errorf("train: data has %d classes, architecture %d", len(prep.Classes), p.Arch.Classes)
-	}
-	splits := map[string]*imageprep.Dataset{}
-	for _, name := range []string{"train", "val", "test"} {
-		ds, err := imageprep.LoadSplit(o.DataDir, name)
-		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		if ds.N == 0 {
-			return nil, fmt.Errorf("train: split %q of %s is empty", name, o.DataDir)
-		}
-		splits[name] = ds
-	}
-	trainDS := splits["train"]
-	if o.Limit > 0 && o.Limit < trainDS.N {
-		trainDS = subset(trainDS, o.Limit, p.Seed)
+		return nil, err
 	}
 	// The drift reference of the images trained on; computed first so that a missing source
 	// photo fails the run before the epochs, not after.
-	profile, err := ReferenceProfile(o.DataDir, prep, trainDS)
+	profile, err := ReferenceProfile(o.DataDir, data.prep, data.train)
 	if err != nil {
 		return nil, err
 	}
@@ -130,84 +98,27 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	ts.MustGradSetEnabled(true)
 	model.SetThreads(p.threads())
 	model.Seed(p.Seed)
-	net, err := model.NewNetwork(p.Arch)
+	l, err := newLearner(p, data.train.N)
 	if err != nil {
 		return nil, err
 	}
-	defer net.Close()
-	opt, err := nn.NewAdamWConfig(0.9, 0.999, p.WeightDecay).Build(net.VarStore(), p.LR)
-	if err != nil {
-		return nil, fmt.Errorf("train: optimizer: %w", err)
-	}
-	// evalNet is what is evaluated and saved: the moving average of the weights when enabled.
-	evalNet := net
-	var avg *ema
-	if p.EMADecay > 0 {
-		if avg, err = newEMA(net, p.Arch, p.EMADecay); err != nil {
-			return nil, err
-		}
-		defer avg.close()
-		evalNet = avg.net
-	}
+	defer l.close()
 
 	info := model.Info{
 		Name: o.Name, Arch: p.Arch, InputSize: p.InputSize, Mean: p.Mean, Std: p.Std,
-		Classes: prep.Classes, DatasetManifestMD5: prep.ManifestMD5, TTA: p.TTA,
+		Classes: data.prep.Classes, DatasetManifestMD5: data.prep.ManifestMD5, TTA: p.TTA,
 		CatdogVersion: buildinfo.Version(),
 	}
-	params := p.Flatten()
-	params["dataset_manifest_md5"] = prep.ManifestMD5
-	params["train_images"] = fmt.Sprint(trainDS.N)
-	params["val_images"] = fmt.Sprint(splits["val"].N)
-	params["test_images"] = fmt.Sprint(splits["test"].N)
-	for k, v := range o.ExtraParams {
-		params[k] = v
-	}
-	track(ctx, o.Log, "params", o.Tracker.LogParams(ctx, params))
+	track(ctx, o.Log, "params", o.Tracker.LogParams(ctx, trackedParams(o, data)))
 
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	res := &Result{ModelDir: o.OutDir, BestEpoch: -1}
-	stepsPerEpoch := (trainDS.N + p.BatchSize - 1) / p.BatchSize
-	sched := schedule{peak: p.LR, warmup: int(p.WarmupEpochs * float64(stepsPerEpoch)), total: p.Epochs * stepsPerEpoch}
-	step := 0
 	for epoch := 1; epoch <= p.Epochs; epoch++ {
-		start := time.Now()
-		op := fmt.Sprintf("epoch %d/%d", epoch, p.Epochs)
-		o.Progress.Report(progress.Update{Op: op, Total: int64(stepsPerEpoch)})
-		lossSum, correct, seen, done := 0.0, 0, 0, int64(0)
-		batches, errc := trainBatches(ctx, trainDS, p, epoch)
-		for b := range batches {
-			opt.SetLR(sched.at(step))
-			l, c, err := trainStep(net, opt, b, p)
-			if err != nil {
-				return res, err
-			}
-			if avg != nil {
-				avg.update(step)
-			}
-			lossSum += l * float64(b.n)
-			correct += c
-			seen += b.n
-			step++
-			done++
-			o.Progress.Report(progress.Update{Op: op, Done: done, Total: int64(stepsPerEpoch),
-				Status: fmt.Sprintf("loss %.3f acc %.3f", lossSum/float64(seen), float64(correct)/float64(seen))})
-		}
-		o.Progress.Report(progress.Update{Op: op, Done: int64(stepsPerEpoch), Total: int64(stepsPerEpoch), Final: true})
-		if err := <-errc; err != nil {
-			return res, err
-		}
-		trainSecs := time.Since(start).Seconds()
-		val, err := evaluateNet(ctx, evalNet, splits["val"], p.Spec(), p.BatchSize, p.workers(), p.TTA, prep.Classes)
+		st, err := l.epoch(ctx, o, data, epoch)
 		if err != nil {
 			return res, err
-		}
-		st := EpochStats{
-			Epoch: epoch, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen),
-			ValLoss: val.Loss, ValAcc: val.Accuracy, LR: sched.at(step - 1),
-			Seconds: time.Since(start).Seconds(), ImagesPS: float64(seen) / trainSecs, RSSBytes: rss(),
 		}
 		res.Epochs = append(res.Epochs, st)
 		o.Log.Info("epoch", "epoch", epoch, "train_loss", round(st.TrainLoss), "train_accuracy", round(st.TrainAcc),
@@ -219,7 +130,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if res.BestEpoch < 0 || st.ValAcc > res.BestVal {
 			res.BestEpoch, res.BestVal = epoch, st.ValAcc
 			info.Epoch = epoch
-			if err := evalNet.Save(o.OutDir, info); err != nil {
+			if err := l.evalNet.Save(o.OutDir, info); err != nil {
 				return res, err
 			}
 		}
@@ -229,14 +140,177 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 	}
+	return res, l.finish(ctx, o, data, res, info, profile)
+}
 
-	// Evaluate the best epoch on the test split.
-	if err := evalNet.Load(filepath.Join(o.OutDir, model.WeightsFile)); err != nil {
-		return res, err
+// withDefaults validates the parameters and fills the optional fields.
+func (o Options) withDefaults() (Options, error) {
+	if err := o.Params.Validate(); err != nil {
+		return o, err
 	}
-	test, err := evaluateNet(ctx, evalNet, splits["test"], p.Spec(), p.BatchSize, p.workers(), p.TTA, prep.Classes)
+	if o.Tracker == nil {
+		o.Tracker = NopTracker{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Name == "" {
+		o.Name = "catdog"
+	}
+	return o, nil
+}
+
+// trainData is the prepared data of one run: its metadata and the three splits, train
+// possibly cut to Options.Limit images.
+type trainData struct {
+	prep             *imageprep.Prepared
+	train, val, test *imageprep.Dataset
+}
+
+// loadData reads the prepared data in o.DataDir and checks that it fits the parameters.
+func loadData(o Options) (*trainData, error) {
+	p := o.Params
+	prep, err := imageprep.ReadPrepared(o.DataDir)
 	if err != nil {
-		return res, err
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if prep.Size != p.InputSize {
+		return nil, fmt.Errorf("train: data in %s was prepared at %dx%d but input_size is %d: run `catdog prepare --size %d` or change params",
+			o.DataDir, prep.Size, prep.Size, p.InputSize, p.InputSize)
+	}
+	if int64(len(prep.Classes)) != p.Arch.Classes {
+		return nil, fmt.Errorf("train: data has %d classes, architecture %d", len(prep.Classes), p.Arch.Classes)
+	}
+	d := &trainData{prep: prep}
+	for _, s := range []struct {
+		name string
+		ds   **imageprep.Dataset
+	}{{"train", &d.train}, {"val", &d.val}, {"test", &d.test}} {
+		ds, err := imageprep.LoadSplit(o.DataDir, s.name)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if ds.N == 0 {
+			return nil, fmt.Errorf("train: split %q of %s is empty", s.name, o.DataDir)
+		}
+		*s.ds = ds
+	}
+	if o.Limit > 0 && o.Limit < d.train.N {
+		d.train = subset(d.train, o.Limit, p.Seed)
+	}
+	return d, nil
+}
+
+// trackedParams are the hyper-parameters, the data's identity and sizes, and o.ExtraParams.
+func trackedParams(o Options, d *trainData) map[string]string {
+	params := o.Params.Flatten()
+	params["dataset_manifest_md5"] = d.prep.ManifestMD5
+	params["train_images"] = fmt.Sprint(d.train.N)
+	params["val_images"] = fmt.Sprint(d.val.N)
+	params["test_images"] = fmt.Sprint(d.test.N)
+	for k, v := range o.ExtraParams {
+		params[k] = v
+	}
+	return params
+}
+
+// learner is the network being trained, its optimiser and learning-rate schedule, and the
+// network that is evaluated and saved (the moving average of the weights when enabled).
+type learner struct {
+	p             Params
+	net, evalNet  *model.Network
+	opt           *nn.Optimizer
+	avg           *ema
+	sched         schedule
+	stepsPerEpoch int
+	step          int
+}
+
+// newLearner builds the network and optimiser for trainImages images an epoch. The caller
+// closes it.
+func newLearner(p Params, trainImages int) (*learner, error) {
+	net, err := model.NewNetwork(p.Arch)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := nn.NewAdamWConfig(0.9, 0.999, p.WeightDecay).Build(net.VarStore(), p.LR)
+	if err != nil {
+		net.Close()
+		return nil, fmt.Errorf("train: optimizer: %w", err)
+	}
+	l := &learner{p: p, net: net, evalNet: net, opt: opt}
+	if p.EMADecay > 0 {
+		if l.avg, err = newEMA(net, p.Arch, p.EMADecay); err != nil {
+			net.Close()
+			return nil, err
+		}
+		l.evalNet = l.avg.net
+	}
+	l.stepsPerEpoch = (trainImages + p.BatchSize - 1) / p.BatchSize
+	l.sched = schedule{peak: p.LR, warmup: int(p.WarmupEpochs * float64(l.stepsPerEpoch)), total: p.Epochs * l.stepsPerEpoch}
+	return l, nil
+}
+
+func (l *learner) close() {
+	if l.avg != nil {
+		l.avg.close()
+	}
+	l.net.Close()
+}
+
+// epoch trains one epoch, reporting its batches to o.Progress, and scores it on validation.
+func (l *learner) epoch(ctx context.Context, o Options, d *trainData, epoch int) (EpochStats, error) {
+	p := l.p
+	start := time.Now()
+	op := fmt.Sprintf("epoch %d/%d", epoch, p.Epochs)
+	total := int64(l.stepsPerEpoch)
+	o.Progress.Report(progress.Update{Op: op, Total: total})
+	lossSum, correct, seen, done := 0.0, 0, 0, int64(0)
+	batches, errc := trainBatches(ctx, d.train, p, epoch)
+	for b := range batches {
+		l.opt.SetLR(l.sched.at(l.step))
+		loss, c, err := trainStep(l.net, l.opt, b, p)
+		if err != nil {
+			return EpochStats{}, err
+		}
+		if l.avg != nil {
+			l.avg.update(l.step)
+		}
+		lossSum += loss * float64(b.n)
+		correct += c
+		seen += b.n
+		l.step++
+		done++
+		o.Progress.Report(progress.Update{Op: op, Done: done, Total: total,
+			Status: fmt.Sprintf("loss %.3f acc %.3f", lossSum/float64(seen), float64(correct)/float64(seen))})
+	}
+	o.Progress.Report(progress.Update{Op: op, Done: total, Total: total, Final: true})
+	if err := <-errc; err != nil {
+		return EpochStats{}, err
+	}
+	trainSecs := time.Since(start).Seconds()
+	val, err := evaluateNet(ctx, l.evalNet, d.val, p.Spec(), p.BatchSize, p.workers(), p.TTA, d.prep.Classes)
+	if err != nil {
+		return EpochStats{}, err
+	}
+	return EpochStats{
+		Epoch: epoch, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen),
+		ValLoss: val.Loss, ValAcc: val.Accuracy, LR: l.sched.at(l.step - 1),
+		Seconds: time.Since(start).Seconds(), ImagesPS: float64(seen) / trainSecs, RSSBytes: rss(),
+	}, nil
+}
+
+// finish reloads the best epoch, evaluates it on the test split and writes the rest of the
+// model directory: the final model.json with the test metrics, the drift profile (with the
+// validation predictions and embeddings), metrics.json, the plots and the manifest.
+func (l *learner) finish(ctx context.Context, o Options, d *trainData, res *Result, info model.Info, profile *drift.Profile) error {
+	p := l.p
+	if err := l.evalNet.Load(filepath.Join(o.OutDir, model.WeightsFile)); err != nil {
+		return err
+	}
+	test, err := evaluateNet(ctx, l.evalNet, d.test, p.Spec(), p.BatchSize, p.workers(), p.TTA, d.prep.Classes)
+	if err != nil {
+		return err
 	}
 	res.Test = test
 	info.Metrics = test.Metrics("test_")
@@ -244,25 +318,22 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	info.Metrics["best_epoch"] = float64(res.BestEpoch)
 	info.CreatedAt = time.Now().UTC().Format(time.RFC3339)
 	res.Info = info
-	if err := evalNet.Save(o.OutDir, info); err != nil {
-		return res, err
+	if err := l.evalNet.Save(o.OutDir, info); err != nil {
+		return err
 	}
 	track(ctx, o.Log, "metrics", o.Tracker.LogMetrics(ctx, int64(p.Epochs), info.Metrics))
-	valProbs, _, err := predictSplit(ctx, evalNet, splits["val"], p.Spec(), p.BatchSize, p.workers(), p.TTA, len(prep.Classes))
+	valProbs, _, err := predictSplit(ctx, l.evalNet, d.val, p.Spec(), p.BatchSize, p.workers(), p.TTA, len(d.prep.Classes))
 	if err != nil {
-		return res, err
+		return err
 	}
-	profile.Predictions = predictionProfile("val", prep.Classes, valProbs)
-	if profile.Embedding, err = embeddingProfile(ctx, evalNet, splits["val"], p); err != nil {
-		return res, err
+	profile.Predictions = predictionProfile("val", d.prep.Classes, valProbs)
+	if profile.Embedding, err = embeddingProfile(ctx, l.evalNet, d.val, p); err != nil {
+		return err
 	}
 	if err := writeProfile(o.OutDir, profile); err != nil {
-		return res, err
+		return err
 	}
-	if err := writeOutputs(o.OutDir, o.DataDir, res); err != nil {
-		return res, err
-	}
-	return res, nil
+	return writeOutputs(o.OutDir, o.DataDir, res)
 }
 
 func round(v float64) float64 { return math.Round(v*10000) / 10000 }
@@ -375,7 +446,7 @@ func writeOutputs(dir, dataDir string, res *Result) error {
 	if err := PlotCurves(filepath.Join(dir, modeldir.LearningCurves), res.Epochs); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, CurvesFile), CurvesCSV(res.Epochs), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, CurvesFile), CurvesCSV(res.Epochs), 0o644); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	src, err := os.ReadFile(filepath.Join(dataDir, imageprep.ManifestFile))
