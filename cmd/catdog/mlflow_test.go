@@ -58,7 +58,7 @@ func fakeTrainApp(out *bytes.Buffer, modelDir string, acc float64, prepared ...s
 
 func writeModelDir(t *testing.T) string {
 	dir := t.TempDir()
-	for _, n := range []string{"best_model.ot", "model.json", "metrics.json", "confusion_matrix.png", "learning_curves.png", "manifest.csv"} {
+	for _, n := range []string{"best_model.ot", "model.json", "metrics.json", "confusion_matrix.png", "learning_curves.png", "manifest.csv", "drift_profile.json"} {
 		b := make([]byte, 1000+len(n))
 		rand.Read(b)
 		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
@@ -105,12 +105,13 @@ func TestTrackingCLI(t *testing.T) {
 		if err != nil || !strings.Contains(got, "pulled cli-model version "+wantVersion) {
 			t.Fatalf("model pull: %v\n%s", err, got)
 		}
-		for _, n := range []string{"best_model.ot", "model.json", "MLmodel"} {
+		// the drift reference travels with the model: serve and drift report read it from here
+		for _, n := range []string{"best_model.ot", "model.json", "MLmodel", "drift_profile.json"} {
 			if _, err := os.Stat(filepath.Join(dst, n)); err != nil {
 				t.Fatalf("pulled model lacks %s: %v", n, err)
 			}
 		}
-		if !strings.Contains(got, "verified 6 files against SHA256SUMS") {
+		if !strings.Contains(got, "verified 7 files against SHA256SUMS") {
 			t.Errorf("model pull did not verify the digests:\n%s", got)
 		}
 		if l, err := provenanceLabels(dst); err != nil || l[LabelModelVersion] != wantVersion || l[LabelModelName] != "cli-model" || l[LabelModelRunID] == "" {
