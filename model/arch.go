@@ -8,12 +8,17 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-// ArchName names the architecture built by newNet; it is recorded in model.json.
-const ArchName = "catdognet-v1"
+// Architecture names, recorded in model.json. Every name stays loadable.
+const (
+	// ArchName is catdognet-v1, the plain CNN built by newNet.
+	ArchName = "catdognet-v1"
+	// ArchResNet is catdognet-res1, the residual CNN built by newResNet.
+	ArchResNet = "catdognet-res1"
+)
 
 // Arch describes the network's shape. The zero value is not valid; use DefaultArch.
 type Arch struct {
-	// Name must be ArchName.
+	// Name is ArchName or ArchResNet.
 	Name string `json:"name" yaml:"name"`
 	// Widths are the output channels of the stem followed by one entry per stage. The stem
 	// (stride 2, then 2x2 max-pool) divides the resolution by 4 and every stage but the last
@@ -23,6 +28,9 @@ type Arch struct {
 	Dropout float64 `json:"dropout" yaml:"dropout"`
 	// Classes is the number of outputs of the linear head.
 	Classes int64 `json:"classes" yaml:"classes"`
+	// Blocks is the number of residual blocks of each stage (ArchResNet only: one entry per
+	// width; empty means one block per stage). catdognet-v1 takes none.
+	Blocks []int `json:"blocks,omitempty" yaml:"blocks,omitempty"`
 }
 
 // DefaultArch is a four-stage CNN sized for training on a 2-core CPU.
@@ -32,8 +40,22 @@ func DefaultArch() Arch {
 
 // Validate reports whether the architecture can be built.
 func (a Arch) Validate() error {
-	if a.Name != ArchName {
-		return fmt.Errorf("model: unknown architecture %q (this build knows %q)", a.Name, ArchName)
+	switch a.Name {
+	case ArchName:
+		if len(a.Blocks) > 0 {
+			return fmt.Errorf("model: %s takes no blocks (got %v)", ArchName, a.Blocks)
+		}
+	case ArchResNet:
+		if len(a.Blocks) > 0 && len(a.Blocks) != len(a.Widths) {
+			return fmt.Errorf("model: %s needs one blocks entry per width: %d widths, %d blocks", ArchResNet, len(a.Widths), len(a.Blocks))
+		}
+		for _, b := range a.Blocks {
+			if b < 1 || b > 16 {
+				return fmt.Errorf("model: blocks per stage %d out of [1,16]", b)
+			}
+		}
+	default:
+		return fmt.Errorf("model: unknown architecture %q (this build knows %q and %q)", a.Name, ArchName, ArchResNet)
 	}
 	if len(a.Widths) < 2 {
 		return fmt.Errorf("model: architecture needs at least 2 widths, got %d", len(a.Widths))
@@ -75,19 +97,9 @@ func newNet(root *nn.Path, a Arch) *net {
 	n := &net{arch: a}
 	conv := func(name string, in, out, stride int64, pool bool) {
 		p := root.Sub(name)
-		cfg := nn.DefaultConv2DConfig()
-		cfg.Stride = []int64{stride, stride}
-		cfg.Padding = []int64{1, 1}
-		cfg.Bias = false
-		// He (Kaiming) uniform initialisation for ReLU: gotch's default "KaimingUniform" is
-		// in fact a standard normal, far too large for a fan-in of hundreds.
-		bound := math.Sqrt(6 / float64(in*3*3))
-		cfg.WsInit = nn.NewUniformInit(-bound, bound)
-		bn := nn.DefaultBatchNormConfig()
-		bn.WsInit = nn.NewConstInit(1) // PyTorch's default; gotch's is uniform(0, 1)
 		n.blocks = append(n.blocks, &convBN{
-			conv: nn.NewConv2D(p.Sub("conv"), in, out, 3, cfg),
-			bn:   nn.BatchNorm2D(p.Sub("bn"), out, bn),
+			conv: newConv(p.Sub("conv"), in, out, 3, stride),
+			bn:   newBN(p.Sub("bn"), out, false),
 			pool: pool,
 		})
 	}
@@ -97,26 +109,62 @@ func newNet(root *nn.Path, a Arch) *net {
 		conv(fmt.Sprintf("stage%d", i), a.Widths[i-1], a.Widths[i], 1, i < last)
 	}
 	conv(fmt.Sprintf("stage%d_b", last), a.Widths[last], a.Widths[last], 1, false)
-	// PyTorch's default for Linear: uniform(±1/sqrt(fan_in)) for weights and bias.
-	head := nn.DefaultLinearConfig()
-	hb := 1 / math.Sqrt(float64(a.Widths[last]))
-	head.WsInit = nn.NewUniformInit(-hb, hb)
-	head.BsInit = nn.NewUniformInit(-hb, hb)
-	n.head = nn.NewLinear(root.Sub("head"), a.Widths[last], a.Classes, head)
+	n.head = newHead(root.Sub("head"), a.Widths[last], a.Classes)
 	return n
 }
 
 // forward returns logits for x (N x 3 x S x S). x is not dropped.
 func (n *net) forward(x *ts.Tensor, train bool) *ts.Tensor {
-	f := n.features(x, train)
-	if train && n.arch.Dropout > 0 {
-		d := ts.MustDropout(f, n.arch.Dropout, true)
+	return headForward(n.features(x, train), n.head, n.arch.Dropout, train)
+}
+
+func (n *net) linear() *nn.Linear { return n.head }
+
+// headForward applies dropout (training only) and the linear head to the pooled features f,
+// which it drops.
+func headForward(f *ts.Tensor, head *nn.Linear, dropout float64, train bool) *ts.Tensor {
+	if train && dropout > 0 {
+		d := ts.MustDropout(f, dropout, true)
 		f.MustDrop()
 		f = d
 	}
-	out := n.head.Forward(f)
+	out := head.Forward(f)
 	f.MustDrop()
 	return out
+}
+
+// newHead is the linear head with PyTorch's default initialisation: uniform(±1/sqrt(fan_in))
+// for weights and bias.
+func newHead(p *nn.Path, in, classes int64) *nn.Linear {
+	head := nn.DefaultLinearConfig()
+	hb := 1 / math.Sqrt(float64(in))
+	head.WsInit = nn.NewUniformInit(-hb, hb)
+	head.BsInit = nn.NewUniformInit(-hb, hb)
+	return nn.NewLinear(p, in, classes, head)
+}
+
+// newConv is a bias-free convolution (k x k, padding k/2) with He (Kaiming) uniform
+// initialisation for ReLU: gotch's default "KaimingUniform" is in fact a standard normal, far
+// too large for a fan-in of hundreds.
+func newConv(p *nn.Path, in, out, k, stride int64) *nn.Conv2D {
+	cfg := nn.DefaultConv2DConfig()
+	cfg.Stride = []int64{stride, stride}
+	cfg.Padding = []int64{k / 2, k / 2}
+	cfg.Bias = false
+	bound := math.Sqrt(6 / float64(in*k*k))
+	cfg.WsInit = nn.NewUniformInit(-bound, bound)
+	return nn.NewConv2D(p, in, out, k, cfg)
+}
+
+// newBN is batch norm with PyTorch's default initialisation (gamma 1; gotch's is uniform(0, 1)),
+// or gamma 0 with zeroGamma (the last BN of a residual branch, so every block starts as identity).
+func newBN(p *nn.Path, c int64, zeroGamma bool) *nn.BatchNorm {
+	bn := nn.DefaultBatchNormConfig()
+	bn.WsInit = nn.NewConstInit(1)
+	if zeroGamma {
+		bn.WsInit = nn.NewConstInit(0)
+	}
+	return nn.BatchNorm2D(p, c, bn)
 }
 
 // features returns the penultimate layer for x: the globally average-pooled activations of the

@@ -70,8 +70,27 @@ func (i Info) Validate() error {
 
 // Network is a trainable CNN bound to its VarStore.
 type Network struct {
-	vs  *nn.VarStore
-	net *net
+	vs   *nn.VarStore
+	arch Arch
+	net  layers
+}
+
+// layers is what every architecture provides: logits, the penultimate layer and the head.
+type layers interface {
+	// forward returns logits for x (N x 3 x S x S); x is not dropped.
+	forward(x *ts.Tensor, train bool) *ts.Tensor
+	// features returns the globally pooled activations the head reads (N x last width).
+	features(x *ts.Tensor, train bool) *ts.Tensor
+	// linear is the head.
+	linear() *nn.Linear
+}
+
+// build creates the layers of a (validated) architecture under root.
+func build(root *nn.Path, a Arch) layers {
+	if a.Name == ArchResNet {
+		return newResNet(root, a)
+	}
+	return newNet(root, a)
 }
 
 // NewNetwork builds a freshly initialised network on the CPU.
@@ -80,7 +99,7 @@ func NewNetwork(a Arch) (*Network, error) {
 		return nil, err
 	}
 	vs := nn.NewVarStore(gotch.CPU)
-	return &Network{vs: vs, net: newNet(vs.Root(), a)}, nil
+	return &Network{vs: vs, arch: a, net: build(vs.Root(), a)}, nil
 }
 
 // VarStore exposes the weights, for optimisers.
@@ -117,7 +136,12 @@ func (n *Network) Save(dir string, info Info) error {
 // its shape. (gotch's VarStore.Load does the same but then sleeps a second in ts.CleanUp,
 // which would dominate the service's cold start.)
 func (n *Network) Load(path string) error {
+	// libtorch reports an error through a per-OS-thread slot that gotch reads in a second cgo
+	// call: locked, a failed load's error is read (and cleared) on the thread that set it, not
+	// left behind for the next, unrelated call on that thread.
+	runtime.LockOSThread()
 	named, err := ts.LoadMultiWithDevice(path, gotch.CPU)
+	runtime.UnlockOSThread()
 	if err != nil {
 		return fmt.Errorf("model: load weights %s: %w", path, err)
 	}
@@ -269,7 +293,7 @@ func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32,
 			p = n.Forward(in, false).MustSoftmax(-1, gotch.Float, true)
 		}
 		in.MustDrop()
-		out = make([]float32, count*int(n.net.arch.Classes))
+		out = make([]float32, count*int(n.arch.Classes))
 		e = p.CopyData(out, uint(len(out)))
 		p.MustDrop()
 		if e != nil {
@@ -280,7 +304,7 @@ func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32,
 }
 
 // EmbeddingDim is the width of the penultimate layer Embeddings returns.
-func (n *Network) EmbeddingDim() int { return int(n.net.arch.Widths[len(n.net.arch.Widths)-1]) }
+func (n *Network) EmbeddingDim() int { return int(n.arch.Widths[len(n.arch.Widths)-1]) }
 
 // Embeddings runs the network in evaluation mode without gradients on count images of size s
 // and returns their penultimate-layer activations (the pooled features the linear head reads),

@@ -134,10 +134,10 @@ func TestEmbeddingsFeedTheHead(t *testing.T) {
 	k := int(info.Arch.Classes)
 	w := make([]float32, k*dim)
 	b := make([]float32, k)
-	if err := n.net.head.Ws.CopyData(w, uint(len(w))); err != nil {
+	if err := n.net.linear().Ws.CopyData(w, uint(len(w))); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.net.head.Bs.CopyData(b, uint(len(b))); err != nil {
+	if err := n.net.linear().Bs.CopyData(b, uint(len(b))); err != nil {
 		t.Fatal(err)
 	}
 	probs, err := n.Probabilities(x, 2, 32, false)
