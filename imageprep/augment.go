@@ -20,6 +20,12 @@ type Augment struct {
 	// Brightness, Contrast and Saturation are jitter strengths: each factor is uniform in
 	// [max(0, 1-v), 1+v].
 	Brightness, Contrast, Saturation float64
+	// EraseProb is the probability of random erasing (Zhong et al., 2017; torchvision's
+	// RandomErasing): a rectangle of the output, of EraseScale of its area and an aspect ratio
+	// log-uniform in [0.3, 3.3], is set to 0, the mean pixel after normalisation.
+	EraseProb float64
+	// EraseScale is the range of the erased area as a fraction of the output (default [0.02, 0.25]).
+	EraseScale [2]float64
 }
 
 // DefaultAugment returns Scale [0.5, 1], Ratio [3/4, 4/3], FlipProb 0.5 and jitter 0.2 for
@@ -162,6 +168,37 @@ func (a Augment) Apply(rng *rand.Rand, src []byte, srcSize, outSize int, spec Sp
 			plane[i] = (v - m) * is
 		}
 	}
+	// Drawn last, so that the other steps' draws (and outputs) do not depend on erasing.
+	if a.EraseProb > 0 && rng.Float64() < a.EraseProb {
+		if ex, ey, ew, eh, ok := a.eraseRect(rng, outSize); ok {
+			for _, plane := range [3][]float32{R, G, B} {
+				for y := ey; y < ey+eh; y++ {
+					clear(plane[y*outSize+ex : y*outSize+ex+ew])
+				}
+			}
+		}
+	}
+}
+
+// eraseRect picks the rectangle of random erasing like torchvision's RandomErasing.get_params:
+// up to ten tries at a random area and log-uniform ratio; ok is false when none fits.
+func (a Augment) eraseRect(rng *rand.Rand, size int) (x0, y0, w, h int, ok bool) {
+	scale := a.EraseScale
+	if scale == ([2]float64{}) {
+		scale = [2]float64{0.02, 0.25}
+	}
+	area := float64(size * size)
+	lr0, lr1 := math.Log(0.3), math.Log(3.3)
+	for try := 0; try < 10; try++ {
+		target := area * uniform(rng, scale[0], scale[1])
+		ratio := math.Exp(uniform(rng, lr0, lr1))
+		h = int(math.Round(math.Sqrt(target * ratio)))
+		w = int(math.Round(math.Sqrt(target / ratio)))
+		if w > 0 && h > 0 && w < size && h < size {
+			return rng.IntN(size - w + 1), rng.IntN(size - h + 1), w, h, true
+		}
+	}
+	return 0, 0, 0, 0, false
 }
 
 // lerp2 interpolates bilinearly between p (top left), q (top right), u (bottom left), v (bottom right).

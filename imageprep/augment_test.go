@@ -115,3 +115,60 @@ func BenchmarkAugment(b *testing.B) {
 		a.Apply(rng, src, size, size, spec, dst)
 	}
 }
+
+// TestAugmentErase: random erasing zeroes (the normalised mean) one rectangle of the size it
+// was asked for, in every channel, leaves the rest as the same augmentation without erasing,
+// and with probability 0 changes nothing.
+func TestAugmentErase(t *testing.T) {
+	const size = 48
+	src := cachedFixture(size)
+	spec := DefaultSpec()
+	base := DefaultAugment()
+	tests := []struct {
+		name  string
+		prob  float64
+		scale [2]float64
+	}{
+		{"never", 0, [2]float64{}},
+		{"default scale", 1, [2]float64{}},
+		{"small", 1, [2]float64{0.05, 0.05}},
+		{"large", 1, [2]float64{0.3, 0.4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for seed := uint64(1); seed <= 20; seed++ {
+				plain := make([]float32, 3*size*size)
+				base.Apply(rand.New(rand.NewPCG(seed, 9)), src, size, size, spec, plain)
+				er := base
+				er.EraseProb, er.EraseScale = tt.prob, tt.scale
+				got := make([]float32, 3*size*size)
+				er.Apply(rand.New(rand.NewPCG(seed, 9)), src, size, size, spec, got)
+				n := size * size
+				changed := 0
+				for i := 0; i < n; i++ {
+					if got[i] != plain[i] || got[n+i] != plain[n+i] || got[2*n+i] != plain[2*n+i] {
+						if got[i] != 0 || got[n+i] != 0 || got[2*n+i] != 0 {
+							t.Fatalf("seed %d pixel %d changed to (%v %v %v), not erased to 0", seed, i, got[i], got[n+i], got[2*n+i])
+						}
+						changed++
+					}
+				}
+				if tt.prob == 0 {
+					if changed != 0 {
+						t.Fatalf("seed %d: %d pixels changed with erase probability 0", seed, changed)
+					}
+					continue
+				}
+				lo, hi := tt.scale[0], tt.scale[1]
+				if tt.scale == ([2]float64{}) {
+					lo, hi = 0.02, 0.25
+				}
+				// Rounding of the sides moves the area a little; pixels equal to 0 already
+				// are not counted as changed.
+				if frac := float64(changed) / float64(n); frac > hi*1.25+0.01 || frac < lo*0.6 {
+					t.Errorf("seed %d: erased %.3f of the image, want about [%v, %v]", seed, frac, lo, hi)
+				}
+			}
+		})
+	}
+}

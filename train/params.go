@@ -143,6 +143,10 @@ func (p Params) Validate() error {
 		return fmt.Errorf("train: ema_decay %v out of [0,1)", p.EMADecay)
 	case p.InputSize < 16 || p.InputSize > 1024:
 		return fmt.Errorf("train: input_size %d out of [16,1024]", p.InputSize)
+	case p.Augment.EraseProb < 0 || p.Augment.EraseProb > 1:
+		return fmt.Errorf("train: augment.eraseprob %v out of [0,1]", p.Augment.EraseProb)
+	case p.Augment.EraseScale != [2]float64{} && !(p.Augment.EraseScale[0] > 0 && p.Augment.EraseScale[0] <= p.Augment.EraseScale[1] && p.Augment.EraseScale[1] < 1):
+		return fmt.Errorf("train: augment.erasescale %v: want 0 < lo <= hi < 1", p.Augment.EraseScale)
 	}
 	for c := range p.Std {
 		if p.Std[c] <= 0 {
@@ -203,5 +207,7 @@ func (p Params) Flatten() map[string]string {
 	m["augment.brightness"] = fmt.Sprint(a.Brightness)
 	m["augment.contrast"] = fmt.Sprint(a.Contrast)
 	m["augment.saturation"] = fmt.Sprint(a.Saturation)
+	m["augment.erase_prob"] = fmt.Sprint(a.EraseProb)
+	m["augment.erase_scale"] = fmt.Sprint(a.EraseScale)
 	return m
 }
