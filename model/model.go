@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,6 +43,40 @@ type Info struct {
 	Epoch              int                `json:"epoch,omitempty"`
 	// TTA averages the probabilities of the image and its mirror image.
 	TTA bool `json:"tta"`
+	// TTACrops adds centre crops to the test-time views: each is that fraction of the side,
+	// resized back to the input size (mirrored too with TTA). Empty: the whole image only.
+	TTACrops []float64 `json:"tta_crops,omitempty"`
+}
+
+// Views are the test-time views whose probabilities Probabilities averages.
+type Views struct {
+	// Flip adds the mirror image of every view.
+	Flip bool
+	// Crops are centre crops (fractions of the side in (0, 1)) resized back to the input size,
+	// added to the whole image.
+	Crops []float64
+}
+
+// Views returns the test-time views the model was trained to be evaluated with.
+func (i Info) Views() Views { return Views{Flip: i.TTA, Crops: i.TTACrops} }
+
+// Count is the number of views per image.
+func (v Views) Count() int {
+	n := 1 + len(v.Crops)
+	if v.Flip {
+		n *= 2
+	}
+	return n
+}
+
+// Validate reports a crop fraction outside (0, 1).
+func (v Views) Validate() error {
+	for _, c := range v.Crops {
+		if !(c > 0 && c < 1) {
+			return fmt.Errorf("model: tta crop %v out of (0,1)", c)
+		}
+	}
+	return nil
 }
 
 // Spec returns the preprocessing specification the model expects.
@@ -65,7 +100,7 @@ func (i Info) Validate() error {
 			return fmt.Errorf("model: std[%d] is zero", c)
 		}
 	}
-	return nil
+	return i.Views().Validate()
 }
 
 // Network is a trainable CNN bound to its VarStore.
@@ -248,7 +283,7 @@ func (m *Model) Predict(x []float32, n int) ([][]float32, error) {
 	if n <= 0 || len(x) != n*3*s*s {
 		return nil, fmt.Errorf("model: predict: got %d floats for %d images of 3x%dx%d", len(x), n, s, s)
 	}
-	probs, err := m.net.Probabilities(x, n, s, m.info.TTA)
+	probs, err := m.net.ProbabilitiesViews(x, n, s, m.info.Views())
 	if err != nil {
 		return nil, err
 	}
@@ -264,6 +299,17 @@ func (m *Model) Predict(x []float32, n int) ([][]float32, error) {
 // s and returns the softmax outputs, row-major (count x classes). With tta the output is the
 // mean of the probabilities for the images and their horizontal mirrors.
 func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32, error) {
+	return n.ProbabilitiesViews(x, count, s, Views{Flip: tta})
+}
+
+// ProbabilitiesViews is Probabilities averaged over the test-time views v: the image, its
+// centre crops resized back to s, and with v.Flip the mirror of each. All views go through one
+// forward pass (a batch of count x v.Count()): on a multi-threaded CPU backend one large batch
+// keeps the threads busier than several small ones.
+func (n *Network) ProbabilitiesViews(x []float32, count, s int, v Views) ([]float32, error) {
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
 	var (
 		out []float32
 		err error
@@ -274,25 +320,29 @@ func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32,
 			err = fmt.Errorf("model: input tensor: %w", e)
 			return
 		}
-		var p *ts.Tensor
-		if tta {
-			// One forward pass over the images and their mirrors (a batch of 2×count): on a
-			// multi-threaded CPU backend a batch of two keeps the threads busier than two passes.
-			flipped := in.MustFlip([]int64{3}, false)
-			both := ts.MustCat([]*ts.Tensor{in, flipped}, 0)
-			flipped.MustDrop()
-			probs := n.Forward(both, false).MustSoftmax(-1, gotch.Float, true)
-			both.MustDrop()
-			a := probs.MustNarrow(0, 0, int64(count), false)
-			b := probs.MustNarrow(0, int64(count), int64(count), false)
-			probs.MustDrop()
-			sum := a.MustAdd(b, true)
-			b.MustDrop()
-			WithFloatScalar(2, func(two *ts.Scalar) { p = sum.MustDivScalar(two, true) })
-		} else {
-			p = n.Forward(in, false).MustSoftmax(-1, gotch.Float, true)
+		views := []*ts.Tensor{in}
+		for _, c := range v.Crops {
+			views = append(views, centreCrop(in, c, int64(s)))
 		}
-		in.MustDrop()
+		if v.Flip {
+			for _, t := range views {
+				views = append(views, t.MustFlip([]int64{3}, false))
+			}
+		}
+		var p *ts.Tensor
+		if len(views) == 1 {
+			p = n.Forward(in, false).MustSoftmax(-1, gotch.Float, true)
+		} else {
+			all := ts.MustCat(views, 0)
+			probs := n.Forward(all, false).MustSoftmax(-1, gotch.Float, true)
+			all.MustDrop()
+			// (views x count x classes) -> mean over the views.
+			byView := probs.MustView([]int64{int64(len(views)), int64(count), n.arch.Classes}, true)
+			p = byView.MustMeanDim([]int64{0}, false, gotch.Float, true)
+		}
+		for _, t := range views {
+			t.MustDrop()
+		}
 		out = make([]float32, count*int(n.arch.Classes))
 		e = p.CopyData(out, uint(len(out)))
 		p.MustDrop()
@@ -301,6 +351,16 @@ func (n *Network) Probabilities(x []float32, count, s int, tta bool) ([]float32,
 		}
 	})
 	return out, err
+}
+
+// centreCrop returns the centre frac x frac of x (N x 3 x s x s) resized back to s x s
+// (bilinear, half-pixel centres as in the rest of the pipeline). x is not dropped.
+func centreCrop(x *ts.Tensor, frac float64, s int64) *ts.Tensor {
+	k := max(1, int64(math.Round(frac*float64(s))))
+	o := (s - k) / 2
+	h := x.MustNarrow(2, o, k, false)
+	w := h.MustNarrow(3, o, k, true)
+	return w.MustUpsampleBilinear2d([]int64{s, s}, false, nil, nil, true)
 }
 
 // EmbeddingDim is the width of the penultimate layer Embeddings returns.

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -175,5 +176,82 @@ func TestArchValidateBlocks(t *testing.T) {
 				t.Fatalf("Validate: %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestProbabilitiesViews: the views average is the mean of the single-view probabilities of
+// the image, its mirror, its centre crop and the crop's mirror (each computed on its own), a crop
+// of 1/2 of a 2x2-block-constant image is the centre upsampled, and bad crops are refused.
+func TestProbabilitiesViews(t *testing.T) {
+	const s = 16
+	n, err := NewNetwork(resInfo([]int64{4, 8}, nil).Arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	x := make([]float32, 2*3*s*s)
+	for i := range x {
+		x[i] = float32((i*7)%29)/29 - 0.5
+	}
+	mirror := func(img []float32) []float32 {
+		out := make([]float32, len(img))
+		for p := 0; p < len(img)/s; p++ {
+			for c := 0; c < s; c++ {
+				out[p*s+c] = img[p*s+s-1-c]
+			}
+		}
+		return out
+	}
+	single := func(img []float32) []float32 {
+		p, err := n.Probabilities(img, 2, s, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	whole, flipped := single(x), single(mirror(x))
+	two, err := n.ProbabilitiesViews(x, 2, s, Views{Flip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range two {
+		if want := (whole[i] + flipped[i]) / 2; math.Abs(float64(two[i]-want)) > 1e-6 {
+			t.Fatalf("flip views: %v, want the mean %v", two, want)
+		}
+	}
+	crop, err := n.ProbabilitiesViews(x, 2, s, Views{Crops: []float64{0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	four, err := n.ProbabilitiesViews(x, 2, s, Views{Flip: true, Crops: []float64{0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cropFlip, err := n.ProbabilitiesViews(mirror(x), 2, s, Views{Crops: []float64{0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range four {
+		// crop (mean of whole and crop) and cropFlip (mean of mirror and mirrored crop): the
+		// centre crop of a mirror is the mirror of the centre crop.
+		if want := (crop[i] + cropFlip[i]) / 2; math.Abs(float64(four[i]-want)) > 1e-5 {
+			t.Fatalf("four views: %v, want %v", four[i], want)
+		}
+		if math.Abs(float64(crop[i]-whole[i])) < 1e-9 {
+			t.Errorf("the crop view changed nothing")
+		}
+	}
+	if got := (Views{Flip: true, Crops: []float64{0.8, 0.6}}).Count(); got != 6 {
+		t.Errorf("Count %d, want 6", got)
+	}
+	for _, bad := range [][]float64{{0}, {1}, {1.2}, {-0.5}} {
+		if _, err := n.ProbabilitiesViews(x, 2, s, Views{Crops: bad}); err == nil {
+			t.Errorf("crops %v accepted", bad)
+		}
+		info := resInfo([]int64{4, 8}, nil)
+		info.TTACrops = bad
+		if err := info.Validate(); err == nil {
+			t.Errorf("Info with tta_crops %v validated", bad)
+		}
 	}
 }

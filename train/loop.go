@@ -106,7 +106,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	info := model.Info{
 		Name: o.Name, Arch: p.Arch, InputSize: p.InputSize, Mean: p.Mean, Std: p.Std,
-		Classes: data.prep.Classes, DatasetManifestMD5: data.prep.ManifestMD5, TTA: p.TTA,
+		Classes: data.prep.Classes, DatasetManifestMD5: data.prep.ManifestMD5, TTA: p.TTA, TTACrops: p.TTACrops,
 		CatdogVersion: buildinfo.Version(),
 	}
 	track(ctx, o.Log, "params", o.Tracker.LogParams(ctx, trackedParams(o, data)))
@@ -289,7 +289,7 @@ func (l *learner) epoch(ctx context.Context, o Options, d *trainData, epoch int)
 		return EpochStats{}, err
 	}
 	trainSecs := time.Since(start).Seconds()
-	val, err := evaluateNet(ctx, l.evalNet, d.val, p.Spec(), p.BatchSize, p.workers(), p.TTA, d.prep.Classes)
+	val, err := evaluateNet(ctx, l.evalNet, d.val, p.Spec(), p.BatchSize, p.workers(), p.Views(), d.prep.Classes)
 	if err != nil {
 		return EpochStats{}, err
 	}
@@ -308,7 +308,7 @@ func (l *learner) finish(ctx context.Context, o Options, d *trainData, res *Resu
 	if err := l.evalNet.Load(filepath.Join(o.OutDir, model.WeightsFile)); err != nil {
 		return err
 	}
-	test, err := evaluateNet(ctx, l.evalNet, d.test, p.Spec(), p.BatchSize, p.workers(), p.TTA, d.prep.Classes)
+	test, err := evaluateNet(ctx, l.evalNet, d.test, p.Spec(), p.BatchSize, p.workers(), p.Views(), d.prep.Classes)
 	if err != nil {
 		return err
 	}
@@ -322,7 +322,7 @@ func (l *learner) finish(ctx context.Context, o Options, d *trainData, res *Resu
 		return err
 	}
 	track(ctx, o.Log, "metrics", o.Tracker.LogMetrics(ctx, int64(p.Epochs), info.Metrics))
-	valProbs, _, err := predictSplit(ctx, l.evalNet, d.val, p.Spec(), p.BatchSize, p.workers(), p.TTA, len(d.prep.Classes))
+	valProbs, _, err := predictSplit(ctx, l.evalNet, d.val, p.Spec(), p.BatchSize, p.workers(), p.Views(), len(d.prep.Classes))
 	if err != nil {
 		return err
 	}
@@ -382,8 +382,8 @@ func trainStep(net *model.Network, opt *nn.Optimizer, b batch, p Params) (float6
 }
 
 // evaluateNet predicts a whole split (no augmentation) and evaluates the predictions.
-func evaluateNet(ctx context.Context, net *model.Network, ds *imageprep.Dataset, spec imageprep.Spec, batchSize, workers int, tta bool, classes []string) (Evaluation, error) {
-	probs, labels, err := predictSplit(ctx, net, ds, spec, batchSize, workers, tta, len(classes))
+func evaluateNet(ctx context.Context, net *model.Network, ds *imageprep.Dataset, spec imageprep.Spec, batchSize, workers int, views model.Views, classes []string) (Evaluation, error) {
+	probs, labels, err := predictSplit(ctx, net, ds, spec, batchSize, workers, views, len(classes))
 	if err != nil {
 		return Evaluation{}, err
 	}
@@ -391,12 +391,12 @@ func evaluateNet(ctx context.Context, net *model.Network, ds *imageprep.Dataset,
 }
 
 // predictSplit returns the class probabilities (k per image) and labels of a whole split.
-func predictSplit(ctx context.Context, net *model.Network, ds *imageprep.Dataset, spec imageprep.Spec, batchSize, workers int, tta bool, k int) ([][]float32, []int, error) {
+func predictSplit(ctx context.Context, net *model.Network, ds *imageprep.Dataset, spec imageprep.Spec, batchSize, workers int, views model.Views, k int) ([][]float32, []int, error) {
 	var probs [][]float32
 	var labels []int
 	batches, errc := evalBatches(ctx, ds, spec, batchSize, workers)
 	for b := range batches {
-		out, err := net.Probabilities(b.x, b.n, spec.Size, tta)
+		out, err := net.ProbabilitiesViews(b.x, b.n, spec.Size, views)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -40,6 +40,9 @@ type Params struct {
 	InputSize int `yaml:"input_size"`
 	// TTA averages the predictions of the image and its mirror at evaluation.
 	TTA bool `yaml:"tta"`
+	// TTACrops adds centre crops (fractions of the side, resized back) to the evaluation views;
+	// recorded in model.json, so serving averages the same views.
+	TTACrops []float64 `yaml:"tta_crops"`
 	// EMADecay keeps an exponential moving average of the weights (0 disables it); the
 	// average is what is evaluated and saved.
 	EMADecay float64 `yaml:"ema_decay"`
@@ -153,6 +156,9 @@ func (p Params) Validate() error {
 			return fmt.Errorf("train: std[%d] must be positive", c)
 		}
 	}
+	if err := p.Views().Validate(); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
 	if err := p.Drift.WithDefaults().Validate(); err != nil {
 		return fmt.Errorf("train: params drift: %w", err)
 	}
@@ -173,6 +179,9 @@ func (p Params) workers() int {
 	return runtime.NumCPU()
 }
 
+// Views are the test-time views of validation, test and serving.
+func (p Params) Views() model.Views { return model.Views{Flip: p.TTA, Crops: p.TTACrops} }
+
 // Spec returns the preprocessing specification implied by the parameters.
 func (p Params) Spec() imageprep.Spec {
 	return imageprep.Spec{Size: p.InputSize, Mean: p.Mean, Std: p.Std}
@@ -192,6 +201,7 @@ func (p Params) Flatten() map[string]string {
 		"workers":         fmt.Sprint(p.workers()),
 		"input_size":      fmt.Sprint(p.InputSize),
 		"tta":             fmt.Sprint(p.TTA),
+		"tta_crops":       fmt.Sprint(p.TTACrops),
 		"ema_decay":       fmt.Sprint(p.EMADecay),
 		"arch.name":       p.Arch.Name,
 		"arch.widths":     fmt.Sprint(p.Arch.Widths),

@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/catdog-mlops/catdog/imageprep"
@@ -51,6 +52,7 @@ func run(ctx context.Context, args []string) error {
 	runID := fs.String("run-id", "", "eval: MLflow run to log the figures to (needs MLFLOW_TRACKING_URI)")
 	jsonOut := fs.String("json", "", "eval: also write the figures as JSON to this file")
 	threads := fs.Int("threads", 0, "eval: libtorch threads (0 = one per core)")
+	crops := fs.String("tta-crops", "", "eval: override the model's test-time centre crops (comma-separated fractions, 'none' = whole image only)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -71,7 +73,19 @@ func run(ctx context.Context, args []string) error {
 		} else {
 			model.SetThreads(runtime.NumCPU())
 		}
-		figs, err := evaluate(ctx, *modelDir, *data, *split, *shifted)
+		dir := *modelDir
+		if *crops != "" {
+			var err error
+			if dir, err = withCrops(*modelDir, *crops); err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+		}
+		figs, err := evaluate(ctx, dir, *data, *split, *shifted)
+		figs.Model = *modelDir
+		if *crops != "" {
+			figs.Model += " tta_crops=" + *crops
+		}
 		if err != nil {
 			return err
 		}
@@ -88,6 +102,47 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown mode %q (shift or eval)", args[0])
+}
+
+// withCrops copies the model directory's weights and model.json, with tta_crops replaced, into a
+// temporary directory (the caller removes it): the same weights scored with other views.
+func withCrops(dir, crops string) (string, error) {
+	info, err := model.ReadInfo(dir)
+	if err != nil {
+		return "", err
+	}
+	info.TTACrops = nil
+	if crops != "none" {
+		for _, f := range strings.Split(crops, ",") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil {
+				return "", fmt.Errorf("-tta-crops: %w", err)
+			}
+			info.TTACrops = append(info.TTACrops, v)
+		}
+	}
+	if err := info.Validate(); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp("", "quality-model-")
+	if err != nil {
+		return "", err
+	}
+	w, err := os.ReadFile(filepath.Join(dir, model.WeightsFile))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, model.WeightsFile), w, 0o644)
+	}
+	if err == nil {
+		var b []byte
+		if b, err = json.MarshalIndent(info, "", "  "); err == nil {
+			err = os.WriteFile(filepath.Join(tmp, model.InfoFile), b, 0o644)
+		}
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("quality: %w", err)
+	}
+	return tmp, nil
 }
 
 // figures are one model's accuracies.
