@@ -97,10 +97,14 @@ func TestReadParams(t *testing.T) {
 		{"bad yaml", "epochs: [\n", true, nil},
 		{"bad arch", "arch: {name: resnet}\n", true, nil},
 		{"resnet arch", "arch: {name: catdognet-res1, widths: [8, 16], blocks: [1, 2], classes: 2}\n", false,
-			func(p Params) bool { return p.Arch.Name == "catdognet-res1" && len(p.Arch.Blocks) == 2 && p.Arch.Blocks[1] == 2 }},
+			func(p Params) bool {
+				return p.Arch.Name == "catdognet-res1" && len(p.Arch.Blocks) == 2 && p.Arch.Blocks[1] == 2
+			}},
 		{"blocks on v1", "arch: {name: catdognet-v1, widths: [8, 16], blocks: [1, 2], classes: 2}\n", true, nil},
 		{"random erasing", "augment: {eraseprob: 0.25, erasescale: [0.02, 0.2]}\n", false,
-			func(p Params) bool { return p.Augment.EraseProb == 0.25 && p.Augment.EraseScale == [2]float64{0.02, 0.2} }},
+			func(p Params) bool {
+				return p.Augment.EraseProb == 0.25 && p.Augment.EraseScale == [2]float64{0.02, 0.2}
+			}},
 		{"erase probability", "augment: {eraseprob: 1.5}\n", true, nil},
 		{"erase scale", "augment: {eraseprob: 0.5, erasescale: [0.3, 0.1]}\n", true, nil},
 	}
