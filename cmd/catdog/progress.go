@@ -108,14 +108,28 @@ func (r *renderer) line(u progress.Update, pct int64) string {
 		s = fmt.Sprintf("%s %d", u.Op, u.Done)
 	}
 	if pct >= 0 {
-		if secs := time.Since(r.start).Seconds(); !u.Bytes && secs > 0 && u.Done > 0 {
-			s += fmt.Sprintf(" (%d%%, %.0f/s)", pct, float64(u.Done)/secs)
+		if elapsed := time.Since(r.start); !u.Bytes && elapsed > 0 && u.Done > 0 {
+			s += " (" + rateETA(pct, u.Done, u.Total, elapsed) + ")"
 		} else {
 			s += fmt.Sprintf(" (%d%%)", pct)
 		}
 	}
 	if u.Status != "" {
 		s += " " + u.Status
+	}
+	return s
+}
+
+// rateETA formats "24%, 1.3/s, 38s left": the rate with a decimal below 10 per second (an
+// epoch's batches are often slower than one per second), and the time left at that rate.
+func rateETA(pct, done, total int64, elapsed time.Duration) string {
+	rate := float64(done) / elapsed.Seconds()
+	s := fmt.Sprintf("%d%%, %.0f/s", pct, rate)
+	if rate < 10 {
+		s = fmt.Sprintf("%d%%, %.1f/s", pct, rate)
+	}
+	if left := total - done; left > 0 && rate > 0 {
+		s += ", " + time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second).String() + " left"
 	}
 	return s
 }

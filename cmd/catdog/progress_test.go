@@ -64,3 +64,23 @@ func countTo(op string, n int64, bytes bool) []progress.Update {
 	}
 	return us
 }
+
+func TestRateETA(t *testing.T) {
+	tests := []struct {
+		name             string
+		pct, done, total int64
+		elapsed          time.Duration
+		want             string
+	}{
+		{"slow batches keep a decimal", 5, 3, 51, 5 * time.Second, "5%, 0.6/s, 1m20s left"},
+		{"fast items are whole", 50, 500, 1000, 2 * time.Second, "50%, 250/s, 2s left"},
+		{"done: no time left", 100, 26, 26, time.Second, "100%, 26/s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := rateETA(tt.pct, tt.done, tt.total, tt.elapsed); got != tt.want {
+				t.Errorf("rateETA = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
