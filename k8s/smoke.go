@@ -45,7 +45,7 @@ func (d *Deployer) Smoke(ctx context.Context, spec Spec, o SmokeOptions) error {
 		o.ContentType = "image/jpeg"
 	}
 	svc := d.Client.CoreV1().Services(spec.Namespace)
-	target := "http:" + spec.Name + ":" + PortName
+	target := SmokeProxyName(spec)
 	get := func(path string) ([]byte, error) {
 		return svc.ProxyGet("http", spec.Name, PortName, path, nil).DoRaw(ctx)
 	}
