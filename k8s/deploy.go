@@ -231,7 +231,7 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec, o Options) (Result, er
 	dep, rerr := d.waitRollout(ctx, ns, name, StageRollout, o.Timeout)
 	if rerr == nil {
 		res.Revision = Revision(dep)
-		d.report(Event{Stage: StageSmoke, Message: "smoke test through the API server's service proxy: /health, /ready, /predict"})
+		d.report(Event{Stage: StageSmoke, Message: "smoke test of the new pods through the API server's pod proxy: /health, /ready, /version, /predict"})
 		rerr = d.Smoke(ctx, spec, o.Smoke)
 		if rerr == nil {
 			res.Outcome = OutcomeDeployed

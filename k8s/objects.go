@@ -49,9 +49,6 @@ type DeployerRBAC struct {
 // List returns the objects in apply order.
 func (r DeployerRBAC) List() []any { return []any{r.ServiceAccount, r.Role, r.RoleBinding} }
 
-// SmokeProxyName is the service-proxy name the smoke test uses: "http:NAME:http".
-func SmokeProxyName(s Spec) string { return "http:" + s.Name + ":" + PortName }
-
 // SelectorLabels select the pods of a spec (stable across versions).
 func (s Spec) SelectorLabels() map[string]string {
 	return map[string]string{LabelName: "catdog", LabelInstance: s.Name}
@@ -277,10 +274,9 @@ func BuildRBAC(s Spec) (DeployerRBAC, error) {
 		rule("", []string{"pods"}, nil, "get", "list", "watch"),
 		rule("discovery.k8s.io", []string{"endpointslices"}, nil, "get", "list", "watch"),
 		rule("", []string{"events"}, nil, "list"),
-		// the smoke test: GET /health, /ready and POST /predict through the service proxy; RBAC
-		// checks the proxy's name as the URL has it, scheme:service:port (a rule for the bare
-		// service name is refused by the API server: tested against kube-apiserver)
-		rule("", []string{"services/proxy"}, []string{SmokeProxyName(s)}, "get", "create"),
+		// the smoke test: GET /health, /ready, /version and POST /predict through the pod proxy
+		// to each pod of the new revision (pod names are generated, so no resourceNames)
+		rule("", []string{"pods/proxy"}, nil, "get", "create"),
 	}
 	return DeployerRBAC{
 		ServiceAccount: corev1ac.ServiceAccount(s.Deployer, s.Namespace).WithLabels(labels),

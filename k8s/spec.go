@@ -2,7 +2,7 @@
 // client-go apply configuration (Deployment, Service, ServiceAccount, HorizontalPodAutoscaler,
 // PodDisruptionBudget and the deployer's Role/RoleBinding); Deployer applies them server-side,
 // waits for the rollout as `kubectl rollout status` decides, smoke-tests the new pods through the
-// API server's service proxy and rolls back as `kubectl rollout undo` does when either fails.
+// API server's pod proxy and rolls back as `kubectl rollout undo` does when either fails.
 //
 // Progress is reported as data (an Event callback); nothing in this package draws.
 package k8s

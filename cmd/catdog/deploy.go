@@ -53,7 +53,7 @@ func deployCommand() *cli.Command {
 		Usage: "roll the image out to Kubernetes (server-side apply, rollout wait, smoke test, automatic rollback) or to one host with compose",
 		Description: "Applies the objects of `catdog k8s render` server-side (field manager catdog) after a server-side dry\n" +
 			"run, waits for the rollout as `kubectl rollout status` decides, smoke-tests /health, /ready and\n" +
-			"/predict through the API server's service proxy, and rolls back to the previous revision (as\n" +
+			"/predict of each new pod through the API server's pod proxy, and rolls back to the previous revision (as\n" +
 			"`kubectl rollout undo`) when the rollout or the smoke test fails; then it exits non-zero. In GitHub\n" +
 			"Actions the digest, revision and result go to $GITHUB_OUTPUT and a summary to $GITHUB_STEP_SUMMARY.",
 		Flags:  flags,
