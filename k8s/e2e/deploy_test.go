@@ -51,6 +51,15 @@ type fixture struct {
 	good, broken *testenv.Process
 	// goodAddr and brokenAddr are where the two serve processes listen
 	goodAddr, brokenAddr string
+
+	mu     sync.Mutex
+	routed []string
+}
+
+func (f *fixture) routeLog(s string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.routed = append(f.routed, time.Now().Format("15:04:05.000")+" "+s)
 }
 
 // deployFlags keep the suite fast: 8 s grace period (1 s preStop, 1 s drain, 1 s shutdown, the
@@ -83,7 +92,10 @@ func (f *fixture) mustDeploy(t *testing.T, kubeconfig, ns string, args ...string
 	t.Helper()
 	out, code := f.deploy(t, kubeconfig, ns, args...)
 	if code != 0 {
-		t.Fatalf("catdog deploy %v: exit %d\n%s\n--- refused egress: %v", args, code, out, f.c.Refused())
+		f.mu.Lock()
+		routed := strings.Join(f.routed, "\n")
+		f.mu.Unlock()
+		t.Fatalf("catdog deploy %v: exit %d\n%s\n--- refused egress: %v\n--- routes:\n%s", args, code, out, f.c.Refused(), routed)
 	}
 	return out
 }
@@ -145,6 +157,11 @@ func (f *fixture) route(ctx context.Context, target string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var names []string
+	for _, p := range pods.Items {
+		names = append(names, fmt.Sprintf("%s/%s(v%s,del=%v)", p.Namespace, p.Name, p.Labels[k8s.LabelVersion], p.DeletionTimestamp != nil))
+	}
+	f.routeLog(target + " -> " + strings.Join(names, " "))
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp != nil {
 			continue
@@ -277,9 +294,13 @@ func testFirstDeploy(t *testing.T, f *fixture) {
 	if d.Status.AvailableReplicas != 2 || *d.Spec.Replicas != 2 {
 		t.Errorf("available %d of %d replicas, want 2 of 2", d.Status.AvailableReplicas, *d.Spec.Replicas)
 	}
-	if n, err := readyAddresses(ctxT(t), cs, ns); err != nil || n != 2 {
-		t.Errorf("EndpointSlices of Service %s: %d ready addresses (%v), want 2", name, n, err)
-	}
+	// the EndpointSlice controller follows pod readiness a moment after the Deployment's status
+	eventually(t, 10*time.Second, func() string {
+		if n, err := readyAddresses(ctxT(t), cs, ns); err != nil || n != 2 {
+			return fmt.Sprintf("EndpointSlices of Service %s: %d ready addresses (%v), want 2", name, n, err)
+		}
+		return ""
+	})
 	hpa, err := cs.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctxT(t), name, metav1.GetOptions{})
 	if err != nil || *hpa.Spec.MinReplicas != 2 || hpa.Spec.ScaleTargetRef.Name != name {
 		t.Errorf("HPA: %v %+v", err, hpa.Spec)
@@ -288,9 +309,12 @@ func testFirstDeploy(t *testing.T, f *fixture) {
 	if err != nil || pdb.Spec.MinAvailable.IntValue() != 1 {
 		t.Errorf("PDB: %v %+v", err, pdb.Spec)
 	}
-	if got := predictions(f.good) - before; got < 4 {
-		t.Errorf("catdog serve answered %d /predict calls of the smoke test, want 4 (2 per replica)", got)
-	}
+	eventually(t, 5*time.Second, func() string { // serve logs a request after answering it
+		if got := predictions(f.good) - before; got < 4 {
+			return fmt.Sprintf("catdog serve logged %d /predict calls of the smoke test, want 4 (2 per replica)", got)
+		}
+		return ""
+	})
 	pods, _ := cs.CoreV1().Pods(ns).List(ctxT(t), metav1.ListOptions{})
 	nodes := map[string]bool{}
 	for _, p := range pods.Items {
@@ -425,9 +449,12 @@ func testSmokeFailure(t *testing.T, f *fixture) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if n := strings.Count(f.broken.Output(), "NaN probabilities") - before; n < 1 {
-		t.Errorf("the broken catdog serve logged %d failed predictions, want the smoke test's", n)
-	}
+	eventually(t, 5*time.Second, func() string {
+		if n := strings.Count(f.broken.Output(), "NaN probabilities") - before; n < 1 {
+			return fmt.Sprintf("the broken catdog serve logged %d failed predictions, want the smoke test's", n)
+		}
+		return ""
+	})
 	d := getDeployment(t, f.c.Admin, ns)
 	if templateImage(d) != image(1) || d.Spec.Template.Labels[k8s.LabelVersion] != "1" {
 		t.Errorf("after the rollback: template %s version %s, want %s version 1", templateImage(d), d.Spec.Template.Labels[k8s.LabelVersion], image(1))
