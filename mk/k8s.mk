@@ -17,3 +17,8 @@ k8s-tools: $(K8S_DIR)/.complete ## build the test control plane (etcd, kube-*, k
 .PHONY: k8s-manifests
 k8s-manifests: ## rewrite deploy/k8s/ from `catdog k8s render`
 	CATDOG_UPDATE_MANIFESTS=1 $(GO) test -count=1 -tags catdog_light -run TestRenderedManifestsAreCurrent ./cmd/catdog
+
+.PHONY: bench-deploy
+bench-deploy: go.work $(K8S_DIR)/.complete ## catdog deploy vs kubectl apply + rollout status (+ rollout undo) on the local control plane (write-up: bench/deploy/RESULTS.md)
+	mkdir -p $(CACHE)/bench-deploy
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/deploy | tee $(CACHE)/bench-deploy/results.txt
