@@ -146,6 +146,7 @@ func TestDeploy(t *testing.T) {
 			t.Logf("%s: %v", c.name, time.Since(s).Round(10*time.Millisecond))
 		})
 	}
+	f.c.CheckLoopbackOnly(t)
 	t.Logf("TestDeploy total %v", time.Since(t0).Round(10*time.Millisecond))
 }
 

@@ -121,4 +121,5 @@ func TestControlPlane(t *testing.T) {
 	if len(c.Refused()) == 0 {
 		t.Errorf("the guard recorded no refused target")
 	}
+	c.CheckLoopbackOnly(t)
 }
