@@ -538,6 +538,45 @@ func testKubectl(t *testing.T, f *fixture) {
 			t.Errorf("kubectl rollout history lacks revision %d with change-cause for %s:\n%s", i+1, img, out)
 		}
 	}
+
+	// catdog's own history, status and rollback agree with kubectl
+	sub := []string{"--kubeconfig", kc, "--namespace", ns}
+	out, code := f.catdogCmd(t, append([]string{"deploy", "history"}, sub...)...)
+	if code != 0 || !regexp.MustCompile(`(?m)^2\s+\*\s+2\s+\S+\s+catdog deploy `+regexp.QuoteMeta(image(7))).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^1\s+0\s+\S+\s+catdog deploy `+regexp.QuoteMeta(image(6))).MatchString(out) {
+		t.Errorf("catdog deploy history (exit %d):\n%s", code, out)
+	}
+	out, code = f.catdogCmd(t, append([]string{"deploy", "status"}, sub...)...)
+	if code != 0 || !strings.Contains(out, "successfully rolled out") || !strings.Contains(out, "revision 2  image "+image(7)) {
+		t.Errorf("catdog deploy status (exit %d):\n%s", code, out)
+	}
+	out, code = f.catdogCmd(t, append([]string{"deploy", "rollback"}, sub...)...)
+	if code != 0 || !strings.Contains(out, "rolled back: revision 3 serves "+image(6)) {
+		t.Errorf("catdog deploy rollback (exit %d):\n%s", code, out)
+	}
+	out, err = f.c.Kubectl(ctx, kc, "rollout", "history", "deployment/"+name)
+	if err != nil || !regexp.MustCompile(`(?m)^3\s+catdog deploy `+regexp.QuoteMeta(image(6))).MatchString(out) {
+		t.Errorf("kubectl rollout history after catdog deploy rollback (%v): want revision 3 = %s\n%s", err, image(6), out)
+	}
+	if d := getDeployment(t, f.c.Admin, ns); templateImage(d) != image(6) {
+		t.Errorf("after catdog deploy rollback the template runs %s, want %s", templateImage(d), image(6))
+	}
+}
+
+// catdogCmd runs a catdog subcommand (no deploy spec flags) and returns its output and exit code.
+func (f *fixture) catdogCmd(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, f.bin, args...).CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return string(out), ee.ExitCode()
+	case err != nil:
+		t.Fatalf("catdog %v: %v\n%s", args, err, out)
+	}
+	return string(out), 0
 }
 
 // Bad input gets a clear error and changes nothing.
