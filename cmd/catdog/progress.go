@@ -26,6 +26,9 @@ var (
 	itemLines = lines{every: 5 * time.Second, pctStep: 10, final: true}
 	// byteLines suits uploads and compression: per 25 % of large transfers.
 	byteLines = lines{every: 5 * time.Second, pctStep: 25, final: true, minBytes: 16 << 20}
+	// dataLines suits data versioning (hashing, linking, transfers of many small files): a
+	// line every 5 s while a long step runs, nothing for short ones.
+	dataLines = lines{every: 5 * time.Second}
 	// sparseLines suits many short operations that log their own summary (training epochs).
 	sparseLines = lines{every: 10 * time.Second}
 )

@@ -6,31 +6,21 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/catdog-mlops/catdog/dvcfmt/repo"
+	"github.com/catdog-mlops/catdog/internal/progress"
 )
 
-// cancelAfter is a Progress whose bars cancel the context after n completed units: the
-// equivalent of Ctrl-C in the middle of a long step.
-type cancelAfter struct {
-	n      int64
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	done   int64
-}
-
-func (c *cancelAfter) Bar(string, int64) repo.Bar { return c }
-func (c *cancelAfter) Add(n int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.done += n
-	if c.done >= c.n {
-		c.cancel()
+// cancelAfter is a progress callback that cancels the context once an operation has n
+// completed units: the equivalent of Ctrl-C in the middle of a long step.
+func cancelAfter(n int64, cancel context.CancelFunc) progress.Func {
+	return func(u progress.Update) {
+		if u.Done >= n {
+			cancel()
+		}
 	}
 }
-func (c *cancelAfter) Done() {}
 
 // TestCancelStopsLongSteps: add, status and checkout of many files stop with
 // context.Canceled when the caller's context is cancelled part-way, and leave a repository
@@ -73,7 +63,7 @@ func TestCancelStopsLongSteps(t *testing.T) {
 			st.prep(t)
 			cctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			r, err := repo.Open(dir, repo.WithJobs(2), repo.WithProgress(&cancelAfter{n: 5, cancel: cancel}))
+			r, err := repo.Open(dir, repo.WithJobs(2), repo.WithProgress(cancelAfter(5, cancel)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/catdog-mlops/catdog/dvcfmt/cache"
 
 	"github.com/catdog-mlops/catdog/dvcfmt/internal/fsutil"
+	"github.com/catdog-mlops/catdog/internal/progress"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -235,7 +236,7 @@ func (r *Repo) checkoutOut(ctx context.Context, o Output, force bool, st *state)
 	}
 	var made sync.Map                           // directories known to exist
 	ioJobs := max(r.o.jobs, 4*runtime.NumCPU()) // linking waits on file-system latency, not CPU
-	err = runParallel(ctx, len(todo), ioJobs, r.o.progress.Bar("Linking "+o.Name, int64(len(todo))), func(i int) error {
+	err = runParallel(ctx, len(todo), ioJobs, r.o.progress.Count("Linking "+o.Name, int64(len(todo))), func(i int) error {
 		w := todo[i]
 		if dir := filepath.Dir(w.abs); dir != o.Abs {
 			if _, ok := made.Load(dir); !ok {
@@ -391,11 +392,15 @@ func copyFile(src, dst string) error {
 
 // parallel runs fn(0..n-1) on r.o.jobs goroutines, stopping at the first error.
 func (r *Repo) parallel(ctx context.Context, n int, desc string, fn func(i int) error) error {
-	return runParallel(ctx, n, r.o.jobs, r.o.progress.Bar(desc, int64(n)), fn)
+	return runParallel(ctx, n, r.o.jobs, r.o.progress.Count(desc, int64(n)), fn)
 }
 
-func runParallel(ctx context.Context, n, jobs int, bar Bar, fn func(i int) error) error {
-	defer bar.Done()
+// runParallel runs fn(0..n-1) on jobs goroutines, counting each success on c (nil: not
+// counted), stopping at the first error.
+func runParallel(ctx context.Context, n, jobs int, c *progress.Counter, fn func(i int) error) error {
+	if c != nil {
+		defer c.Finish()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(jobs, 1))
 	for i := range n {
@@ -406,7 +411,9 @@ func runParallel(ctx context.Context, n, jobs int, bar Bar, fn func(i int) error
 			if err := fn(i); err != nil {
 				return err
 			}
-			bar.Add(1)
+			if c != nil {
+				c.Add(1)
+			}
 			return nil
 		})
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/catdog-mlops/catdog/dvcfmt/cache"
 
 	"github.com/catdog-mlops/catdog/internal/atomicfile"
+	"github.com/catdog-mlops/catdog/internal/progress"
 )
 
 // DvcDir is the name of the directory that marks a DVC repository root.
@@ -46,7 +47,7 @@ type Repo struct {
 
 type options struct {
 	jobs     int
-	progress Progress
+	progress progress.Func
 	logf     func(format string, args ...any)
 }
 
@@ -63,15 +64,16 @@ func WithJobs(n int) Option {
 	}
 }
 
-// WithProgress reports long operations (hashing, transfers) to p. The default reports
-// nothing.
-func WithProgress(p Progress) Option { return func(o *options) { o.progress = p } }
+// WithProgress reports long operations (hashing, linking, transfers) to f as data: one Op a
+// step ("Pushing", "Linking data"), counted in files. f is called from several goroutines. The
+// default reports nothing.
+func WithProgress(f progress.Func) Option { return func(o *options) { o.progress = f } }
 
 // WithLogf receives user-facing notes (warnings, hints). The default discards them.
 func WithLogf(f func(format string, args ...any)) Option { return func(o *options) { o.logf = f } }
 
 func makeOptions(opts []Option) options {
-	o := options{jobs: runtime.NumCPU(), progress: noProgress{}, logf: func(string, ...any) {}}
+	o := options{jobs: runtime.NumCPU(), logf: func(string, ...any) {}}
 	for _, opt := range opts {
 		opt(&o)
 	}

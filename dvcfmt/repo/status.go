@@ -97,7 +97,7 @@ func (r *Repo) outStatus(ctx context.Context, o Output, st *state) (string, erro
 	}
 	var missing atomic.Bool
 	errMissing := errors.New("missing")
-	_ = runParallel(ctx, len(entries), 4*runtime.NumCPU(), noBar{}, func(i int) error {
+	_ = runParallel(ctx, len(entries), 4*runtime.NumCPU(), nil, func(i int) error {
 		if !checker.Has(entries[i].MD5, legacy) {
 			missing.Store(true)
 			return errMissing // stop early

@@ -259,7 +259,7 @@ func remoteHas(ctx context.Context, rem remote.Remote, objs []object, jobs int) 
 		}
 	}
 	var mu sync.Mutex
-	err := runParallel(ctx, len(toStat), jobs, noBar{}, func(i int) error {
+	err := runParallel(ctx, len(toStat), jobs, nil, func(i int) error {
 		_, err := rem.Stat(ctx, toStat[i].key())
 		if errors.Is(err, remote.ErrNotExist) {
 			return nil
@@ -323,8 +323,7 @@ func (r *Repo) Push(ctx context.Context, opts TransferOptions) (*TransferResult,
 	}
 	fileErr := map[string]error{}
 	var mu sync.Mutex
-	bar := r.o.progress.Bar("Pushing", int64(len(files)))
-	_ = runParallel(ctx, len(files), opts.jobs(), bar, func(i int) error {
+	_ = runParallel(ctx, len(files), opts.jobs(), r.o.progress.Count("Pushing", int64(len(files))), func(i int) error {
 		err := r.upload(ctx, rem, files[i])
 		mu.Lock()
 		defer mu.Unlock()
@@ -444,7 +443,7 @@ func (r *Repo) fetch(ctx context.Context, opts TransferOptions) (*TransferResult
 	// Drop what the cache already has (stat only for trusted read-only objects).
 	var mu sync.Mutex
 	var todo []object
-	_ = runParallel(ctx, len(need), r.o.jobs, noBar{}, func(i int) error {
+	_ = runParallel(ctx, len(need), r.o.jobs, nil, func(i int) error {
 		if !r.Cache.Has(need[i].oid, need[i].legacy) {
 			mu.Lock()
 			todo = append(todo, need[i])
@@ -452,8 +451,7 @@ func (r *Repo) fetch(ctx context.Context, opts TransferOptions) (*TransferResult
 		}
 		return nil
 	})
-	bar := r.o.progress.Bar("Fetching", int64(len(todo)))
-	_ = runParallel(ctx, len(todo), opts.jobs(), bar, func(i int) error {
+	_ = runParallel(ctx, len(todo), opts.jobs(), r.o.progress.Count("Fetching", int64(len(todo))), func(i int) error {
 		err := r.download(ctx, rem, todo[i])
 		mu.Lock()
 		defer mu.Unlock()

@@ -1,4 +1,4 @@
-package datacli_test
+package main
 
 import (
 	"bytes"
@@ -10,17 +10,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/urfave/cli/v2"
-
-	"github.com/catdog-mlops/catdog/dvcfmt/datacli"
 	"github.com/catdog-mlops/catdog/internal/testenv"
 )
 
-// run executes `data args...` in-process with -C dir and returns stdout.
-func run(t *testing.T, dir string, args ...string) (string, error) {
+// runData executes `catdog data args...` in-process with -C dir and returns stdout.
+func runData(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	app := &cli.App{Name: "catdog", Writer: &out, ErrWriter: &errOut, Commands: []*cli.Command{datacli.Command()}}
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &errOut
 	n := 1 // -C goes right after the (sub)command name
 	if args[0] == "remote" {
 		n = 2
@@ -60,7 +58,7 @@ func TestCLIMatchesDVCOutput(t *testing.T) {
 		{[]string{"remote", "list"}, "store\t" + store + "\t(default)\n", nil},
 	}
 	for _, s := range steps {
-		got, err := run(t, dir, s.args...)
+		got, err := runData(t, dir, s.args...)
 		if err != nil {
 			t.Fatalf("data %s: %v\n%s", strings.Join(s.args, " "), err, got)
 		}
@@ -75,7 +73,7 @@ func TestCLIMatchesDVCOutput(t *testing.T) {
 	}
 	// A modified workspace: same text and JSON as dvc.
 	os.WriteFile(filepath.Join(dir, "data", "foo"), []byte("changed"), 0o644)
-	got, err := run(t, dir, "status")
+	got, err := runData(t, dir, "status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +84,7 @@ func TestCLIMatchesDVCOutput(t *testing.T) {
 	if out := dvc.Run(t, dir, "status"); !strings.Contains(out, strings.TrimSpace(want)) {
 		t.Errorf("dvc status = %q", out)
 	}
-	gotJSON, _ := run(t, dir, "status", "--json")
+	gotJSON, _ := runData(t, dir, "status", "--json")
 	dvcJSON := dvc.Run(t, dir, "status", "--json")
 	var a, b any
 	if err := json.Unmarshal([]byte(gotJSON), &a); err != nil {
@@ -96,13 +94,13 @@ func TestCLIMatchesDVCOutput(t *testing.T) {
 		t.Errorf("status --json = %s, dvc says %s (%v)", gotJSON, dvcJSON, err)
 	}
 	// checkout refuses the unsaved edit, -f restores, then gc -w keeps what is used.
-	if _, err := run(t, dir, "checkout"); err == nil || !strings.Contains(err.Error(), "unsaved") {
+	if _, err := runData(t, dir, "checkout"); err == nil || !strings.Contains(err.Error(), "unsaved") {
 		t.Fatalf("checkout over an unsaved edit: %v", err)
 	}
-	if got, err := run(t, dir, "checkout", "-f"); err != nil || got != "M       data/\n" {
+	if got, err := runData(t, dir, "checkout", "-f"); err != nil || got != "M       data/\n" {
 		t.Fatalf("checkout -f = %q, %v", got, err)
 	}
-	if got, err := run(t, dir, "gc", "-w"); err != nil || got != "Removed 0 objects from the cache.\n" {
+	if got, err := runData(t, dir, "gc", "-w"); err != nil || got != "Removed 0 objects from the cache.\n" {
 		t.Fatalf("gc -w = %q, %v", got, err)
 	}
 	cfg, _ := os.ReadFile(filepath.Join(dir, ".dvc", "config"))

@@ -1,4 +1,4 @@
-package datacli
+package main
 
 import (
 	"fmt"
@@ -10,9 +10,9 @@ import (
 	"github.com/catdog-mlops/catdog/dvcfmt/repo"
 )
 
-// ReproCommand returns `repro`: run the stale stages of dvc.yaml in order and write dvc.lock
+// reproCommand is `catdog repro`: run the stale stages of dvc.yaml in order and write dvc.lock
 // as `dvc repro` does.
-func ReproCommand() *cli.Command {
+func reproCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "repro",
 		Usage: "run the stale stages of dvc.yaml in order and record them in dvc.lock (like `dvc repro`)",
@@ -25,7 +25,7 @@ func ReproCommand() *cli.Command {
 			&cli.StringFlag{Name: "cwd", Aliases: []string{"C"}, Usage: "run as if started in `DIR`"},
 			&cli.BoolFlag{Name: "dry", Usage: "only print the stale stages and why"},
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "run every stage, stale or not"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+			quietFlag(),
 		},
 		Action: runRepro,
 	}
