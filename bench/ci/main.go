@@ -36,7 +36,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/catdog-mlops/catdog/ci/image"
+	"github.com/catdog-mlops/catdog/ci/imagebuild"
 
 	"github.com/catdog-mlops/catdog/internal/cachedir"
 )
@@ -67,14 +67,14 @@ func main() {
 	defer stop()
 
 	// The layers' uncompressed tars, written once, for the floor.
-	libs, err := image.LibrariesIn(*libDir)
+	libs, err := imagebuild.LibrariesIn(*libDir)
 	check(err)
-	spec := image.Spec{Binary: bin, Libraries: libs, ModelDir: *model}
-	cache0, err := image.NewCache(filepath.Join(work, "cache0"))
+	spec := imagebuild.Spec{Binary: bin, Libraries: libs, ModelDir: *model}
+	cache0, err := imagebuild.NewCache(filepath.Join(work, "cache0"))
 	check(err)
-	sets, err := image.NewBuilder(cache0).FileSets(ctx, spec)
+	sets, err := imagebuild.NewBuilder(cache0).FileSets(ctx, spec)
 	check(err)
-	names := []string{image.LayerBase, image.LayerLibtorch, image.LayerApp, image.LayerModel}
+	names := []string{imagebuild.LayerBase, imagebuild.LayerLibtorch, imagebuild.LayerApp, imagebuild.LayerModel}
 	var tars []string
 	var rawBytes int64
 	for _, n := range names {
@@ -91,7 +91,7 @@ func main() {
 
 	load0 := loadAvg()
 	var floor, floor6, full, fullK, ggcr, rebuild []float64
-	inproc := map[image.Compression][]float64{}
+	inproc := map[imagebuild.Compression][]float64{}
 	var uploaded []string
 	var digests []string
 	for i := range *reps {
@@ -105,7 +105,7 @@ func main() {
 				gz(p, "-6")
 			}
 		}))
-		for _, c := range []image.Compression{image.PGzip, image.KGzip, image.Gzip} {
+		for _, c := range []imagebuild.Compression{imagebuild.PGzip, imagebuild.KGzip, imagebuild.Gzip} {
 			inproc[c] = append(inproc[c], timeIt(func() { compressTars(tars, c) }))
 		}
 		cacheDir := filepath.Join(work, fmt.Sprintf("cache-%d", i))
@@ -137,7 +137,7 @@ func main() {
 		same = same && d == digests[0] && d != ""
 	}
 	md := report(rawBytes, median(floor), median(floor6), median(full), median(fullK), median(ggcr), median(rebuild),
-		map[string]float64{"pgzip": median(inproc[image.PGzip]), "kgzip": median(inproc[image.KGzip]), "gzip": median(inproc[image.Gzip])},
+		map[string]float64{"pgzip": median(inproc[imagebuild.PGzip]), "kgzip": median(inproc[imagebuild.KGzip]), "gzip": median(inproc[imagebuild.Gzip])},
 		uploaded, digests, same, *reps, load0+" → "+loadAvg())
 	fmt.Print(md)
 	if *results != "" {
@@ -186,9 +186,9 @@ func allEqual(xs []string, v string) bool {
 }
 
 // ggcrBaseline builds the same four layers the way ko does and pushes them.
-func ggcrBaseline(ctx context.Context, sets map[string]*image.FileSet, repo, tag string) {
+func ggcrBaseline(ctx context.Context, sets map[string]*imagebuild.FileSet, repo, tag string) {
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	for _, n := range []string{image.LayerBase, image.LayerLibtorch, image.LayerApp, image.LayerModel} {
+	for _, n := range []string{imagebuild.LayerBase, imagebuild.LayerLibtorch, imagebuild.LayerApp, imagebuild.LayerModel} {
 		set := sets[n]
 		opener := func() (io.ReadCloser, error) {
 			pr, pw := io.Pipe()
@@ -342,11 +342,11 @@ func check(err error) {
 }
 
 // compressTars compresses the layer tars in-process (no hashing, no files, no push).
-func compressTars(tars []string, c image.Compression) {
+func compressTars(tars []string, c imagebuild.Compression) {
 	for _, p := range tars {
 		f, err := os.Open(p)
 		check(err)
-		zw, err := image.NewCompressor(io.Discard, c, image.DefaultCompressionLevel)
+		zw, err := imagebuild.NewCompressor(io.Discard, c, imagebuild.DefaultCompressionLevel)
 		check(err)
 		_, err = io.Copy(zw, f)
 		check(err)

@@ -20,7 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/catdog-mlops/catdog/ci/image"
+	"github.com/catdog-mlops/catdog/ci/imagebuild"
 	"github.com/catdog-mlops/catdog/ci/imagerun"
 	"github.com/catdog-mlops/catdog/ci/internal/fixture"
 	"github.com/catdog-mlops/catdog/internal/testenv"
@@ -35,11 +35,11 @@ func TestRunImageUnderChroot(t *testing.T) {
 	testenv.Run(t, root, nil, "go", "build", "-o", bin, "./ci/imagerun/testdata/fakeserve")
 	spec := fixture.Spec(t, 3)
 	spec.Binary = bin
-	cache, err := image.NewCache(t.TempDir())
+	cache, err := imagebuild.NewCache(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := image.NewBuilder(cache).Build(context.Background(), spec)
+	res, err := imagebuild.NewBuilder(cache).Build(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestRunImageUnderChroot(t *testing.T) {
 	port := testenv.FreePort(t)
 	var logs bytes.Buffer
 	p, err := imagerun.Start(rootfs, cf.Config, imagerun.StartOptions{
-		Args:   []string{"--model", image.ModelPath, "--addr", fmt.Sprintf("127.0.0.1:%d", port)},
+		Args:   []string{"--model", imagebuild.ModelPath, "--addr", fmt.Sprintf("127.0.0.1:%d", port)},
 		Stdout: &logs, Stderr: &logs,
 	})
 	if err != nil {
@@ -90,7 +90,7 @@ func TestRunImageUnderChroot(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&who); err != nil {
 		t.Fatal(err)
 	}
-	if who.UID != 65532 || who.GID != 65532 || who.WD != "/home/nonroot" || who.LD != image.LibraryDir ||
+	if who.UID != 65532 || who.GID != 65532 || who.WD != "/home/nonroot" || who.LD != imagebuild.LibraryDir ||
 		who.TmpError != "" || who.RootReadable || !who.URandomOK || !who.ProcOK || !strings.Contains(who.Model, `"classes"`) {
 		t.Errorf("inside the image: %+v", who)
 	}

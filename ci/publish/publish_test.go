@@ -24,7 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
-	"github.com/catdog-mlops/catdog/ci/image"
+	"github.com/catdog-mlops/catdog/ci/imagebuild"
 	"github.com/catdog-mlops/catdog/ci/internal/fixture"
 	"github.com/catdog-mlops/catdog/ci/publish"
 	"github.com/catdog-mlops/catdog/internal/testenv"
@@ -34,13 +34,13 @@ func fastBackoff() remote.Backoff {
 	return remote.Backoff{Duration: 10 * time.Millisecond, Factor: 1, Steps: 4}
 }
 
-func buildImage(t *testing.T, cacheDir string, spec image.Spec) *image.Result {
+func buildImage(t *testing.T, cacheDir string, spec imagebuild.Spec) *imagebuild.Result {
 	t.Helper()
-	cache, err := image.NewCache(cacheDir)
+	cache, err := imagebuild.NewCache(cacheDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := image.NewBuilder(cache).Build(context.Background(), spec)
+	res, err := imagebuild.NewBuilder(cache).Build(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestPushToDistributionRegistry(t *testing.T) {
 		if got.Digest != res.Digest.String() || got.Architecture != "amd64" || got.Os != "linux" {
 			t.Errorf("skopeo inspect %s: digest %s %s/%s", tag, got.Digest, got.Os, got.Architecture)
 		}
-		if got.Labels[image.LabelRevision] != "0123456789abcdef0123456789abcdef01234567" || got.Labels[image.LabelVersion] != "1.2.3" {
+		if got.Labels[imagebuild.LabelRevision] != "0123456789abcdef0123456789abcdef01234567" || got.Labels[imagebuild.LabelVersion] != "1.2.3" {
 			t.Errorf("skopeo labels = %v", got.Labels)
 		}
 		if len(got.Layers) != 4 || got.Layers[3] != res.Layers[3].Digest.String() {
@@ -179,16 +179,16 @@ func TestRebuildUploadsOnlyTheModelLayer(t *testing.T) {
 func TestBaseImageReference(t *testing.T) {
 	reg := testenv.StartRegistry(t)
 	ctx := context.Background()
-	cache, err := image.NewCache(t.TempDir())
+	cache, err := imagebuild.NewCache(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Publish a base image made of the Debian base layer, as a registry would serve distroless/cc.
-	set, err := image.DebianBase(ctx, image.DebianOptions{})
+	set, err := imagebuild.DebianBase(ctx, imagebuild.DebianOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	baseLayer, err := cache.Layer(ctx, set, image.LayerOptions{Name: "base"})
+	baseLayer, err := cache.Layer(ctx, set, imagebuild.LayerOptions{Name: "base"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestBaseImageReference(t *testing.T) {
 
 	spec := fixture.Spec(t, 1)
 	spec.BaseRef = reg.Host + "/base/cc:debian12"
-	res, err := image.NewBuilder(cache).Build(ctx, spec)
+	res, err := imagebuild.NewBuilder(cache).Build(ctx, spec)
 	if err != nil {
 		t.Fatalf("Build with base %s: %v", spec.BaseRef, err)
 	}
@@ -227,8 +227,8 @@ func TestBaseImageReference(t *testing.T) {
 		t.Errorf("first layer %s, want the base layer %s", d, bd)
 	}
 	got, _ := res.Image.ConfigFile()
-	if got.Config.Labels[image.LabelBaseDig] != basePush.Digest.String() {
-		t.Errorf("base digest label = %q, want %s", got.Config.Labels[image.LabelBaseDig], basePush.Digest)
+	if got.Config.Labels[imagebuild.LabelBaseDig] != basePush.Digest.String() {
+		t.Errorf("base digest label = %q, want %s", got.Config.Labels[imagebuild.LabelBaseDig], basePush.Digest)
 	}
 	env := strings.Join(got.Config.Env, ",")
 	if !strings.Contains(env, "TZ=UTC") || !strings.Contains(env, "PATH=/usr/local/sbin") {
@@ -384,7 +384,7 @@ func TestLayoutAndTarball(t *testing.T) {
 	if err := json.Unmarshal([]byte(skopeo(t, "inspect", "oci:"+dir+":main")), &ins); err != nil {
 		t.Fatal(err)
 	}
-	if ins.Digest != res2.Digest.String() || ins.Labels[image.LabelSource] == "" {
+	if ins.Digest != res2.Digest.String() || ins.Labels[imagebuild.LabelSource] == "" {
 		t.Errorf("skopeo inspect of the layout: %+v", ins)
 	}
 

@@ -12,7 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/catdog-mlops/catdog/ci/gha"
-	"github.com/catdog-mlops/catdog/ci/image"
+	"github.com/catdog-mlops/catdog/ci/imagebuild"
 	"github.com/catdog-mlops/catdog/ci/publish"
 	"github.com/catdog-mlops/catdog/ci/tags"
 
@@ -80,8 +80,8 @@ func buildFlags() []cli.Flag {
 		&cli.StringFlag{Name: "libtorch-dir", Value: filepath.Join(defaultCacheDir(), "libtorch-2.1.2", "lib"), Usage: "folder of the libtorch shared libraries", EnvVars: []string{"CATDOG_LIBTORCH_DIR"}},
 		&cli.StringFlag{Name: "base", Usage: "base image reference (e.g. a distroless cc image); default: assemble the base from this machine's Debian packages", EnvVars: []string{"CATDOG_BASE_IMAGE"}},
 		&cli.StringFlag{Name: "cache-dir", Value: filepath.Join(defaultCacheDir(), "image-layers"), Usage: "content-addressed cache of compressed layers", EnvVars: []string{"CATDOG_IMAGE_CACHE"}},
-		&cli.StringFlag{Name: "compression", Value: string(image.PGzip), Usage: "layer compressor: pgzip (parallel), kgzip (klauspost, one core) or gzip (standard library)"},
-		&cli.IntFlag{Name: "level", Value: image.DefaultCompressionLevel, Usage: "gzip level 1-9"},
+		&cli.StringFlag{Name: "compression", Value: string(imagebuild.PGzip), Usage: "layer compressor: pgzip (parallel), kgzip (klauspost, one core) or gzip (standard library)"},
+		&cli.IntFlag{Name: "level", Value: imagebuild.DefaultCompressionLevel, Usage: "gzip level 1-9"},
 		&cli.Int64Flag{Name: "source-date-epoch", Value: -1, Usage: "creation time and file mtimes, in seconds since the epoch (default 0)", EnvVars: []string{"SOURCE_DATE_EPOCH"}},
 		&cli.StringFlag{Name: "source", Usage: "org.opencontainers.image.source label (default: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY)"},
 		&cli.StringSliceFlag{Name: "label", Usage: "extra label KEY=VALUE (repeatable)"},
@@ -152,7 +152,7 @@ func runImageBuild(c *cli.Context) error {
 	if sde := c.Int64("source-date-epoch"); sde >= 0 {
 		created = time.Unix(sde, 0)
 	}
-	libs, err := image.LibrariesIn(c.String("libtorch-dir"))
+	libs, err := imagebuild.LibrariesIn(c.String("libtorch-dir"))
 	if err != nil {
 		return fail(a, "image build", err)
 	}
@@ -160,7 +160,7 @@ func runImageBuild(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("catdog image build: "+err.Error(), 2)
 	}
-	spec := image.Spec{
+	spec := imagebuild.Spec{
 		Binary: c.String("binary"), Libraries: libs, ModelDir: c.String("model"),
 		BaseRef: c.String("base"), Labels: labels, Created: created,
 	}
@@ -170,23 +170,23 @@ func runImageBuild(c *cli.Context) error {
 	if err := checkServes(spec.Binary); err != nil {
 		return fail(a, "image build", fmt.Errorf("image build: %w", err))
 	}
-	cache, err := image.NewCache(c.String("cache-dir"))
+	cache, err := imagebuild.NewCache(c.String("cache-dir"))
 	if err != nil {
 		return fail(a, "image build", err)
 	}
-	opts := []image.Option{
-		image.WithCompression(image.Compression(c.String("compression")), c.Int("level")),
-		image.WithKeychain(publish.Keychain()),
-		image.WithLogger(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))),
+	opts := []imagebuild.Option{
+		imagebuild.WithCompression(imagebuild.Compression(c.String("compression")), c.Int("level")),
+		imagebuild.WithKeychain(publish.Keychain()),
+		imagebuild.WithLogger(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))),
 	}
 	if f := newProgress(c.App.ErrWriter, c.Bool("quiet"), byteLines); f != nil {
-		opts = append(opts, image.WithProgress(func(name string, done, total int64) {
+		opts = append(opts, imagebuild.WithProgress(func(name string, done, total int64) {
 			f(progress.Update{Op: "compress " + name, Done: done, Total: total, Bytes: true, Final: done == total})
 		}))
 	}
 	end := a.Group("Build image")
 	start := time.Now()
-	res, err := image.NewBuilder(cache, opts...).Build(c.Context, spec)
+	res, err := imagebuild.NewBuilder(cache, opts...).Build(c.Context, spec)
 	end()
 	if err != nil {
 		return fail(a, "image build", err)
@@ -228,7 +228,7 @@ func runImageBuild(c *cli.Context) error {
 		}
 		fmt.Fprintf(c.App.Writer, "wrote tarball %s\n", path)
 	}
-	outputs := map[string]string{"digest": res.Digest.String(), "tags": strings.Join(tagList, "\n"), "version": labels[image.LabelVersion]}
+	outputs := map[string]string{"digest": res.Digest.String(), "tags": strings.Join(tagList, "\n"), "version": labels[imagebuild.LabelVersion]}
 	if repo := c.String("repo"); repo != "" {
 		pushed, err := push(c, a, res.Image, repo, tagList)
 		if err != nil {
@@ -259,12 +259,12 @@ func imageLabels(c *cli.Context, gc tags.Context) (map[string]string, error) {
 			source = "https://github.com/catdog-mlops/catdog"
 		}
 	}
-	labels := map[string]string{image.LabelSource: source}
+	labels := map[string]string{imagebuild.LabelSource: source}
 	if gc.SHA != "" {
-		labels[image.LabelRevision] = gc.SHA
+		labels[imagebuild.LabelRevision] = gc.SHA
 	}
 	if v := tags.Version(gc); v != "" {
-		labels[image.LabelVersion] = v
+		labels[imagebuild.LabelVersion] = v
 	}
 	// a model pulled from the registry carries its name, version, source run and metrics
 	pl, err := provenanceLabels(c.String("model"))

@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
-	"github.com/catdog-mlops/catdog/ci/image"
+	"github.com/catdog-mlops/catdog/ci/imagebuild"
 	"github.com/catdog-mlops/catdog/k8s"
 )
 
@@ -32,7 +32,7 @@ func specFlags() []cli.Flag {
 	}
 }
 
-// specFromFlags reads the spec flags; the image's uid, port and model path come from ci/image.
+// specFromFlags reads the spec flags; the image's uid, port and model path come from ci/imagebuild.
 func specFromFlags(c *cli.Context) k8s.Spec {
 	return k8s.Spec{
 		Name:      c.String("name"),
@@ -43,7 +43,7 @@ func specFromFlags(c *cli.Context) k8s.Spec {
 		Replicas:  int32(c.Int("replicas")), MaxReplicas: int32(c.Int("max-replicas")), TargetCPU: int32(c.Int("target-cpu")),
 		Resources: k8s.Resources{CPURequest: c.String("cpu-request"), CPULimit: c.String("cpu-limit"),
 			MemoryRequest: c.String("memory-request"), MemoryLimit: c.String("memory-limit")},
-		Port: image.DefaultPort, UID: image.NonRootUID, ModelPath: image.ModelPath,
+		Port: imagebuild.DefaultPort, UID: imagebuild.NonRootUID, ModelPath: imagebuild.ModelPath,
 		ProgressDeadline: c.Duration("progress-deadline"), PreStopSleep: c.Duration("prestop-sleep"),
 		DrainDelay: c.Duration("drain-delay"), ShutdownTimeout: c.Duration("shutdown-timeout"),
 		Deployer: c.String("deployer"),

@@ -1,4 +1,4 @@
-package image_test
+package imagebuild_test
 
 import (
 	"archive/tar"
@@ -15,17 +15,17 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
-	"github.com/catdog-mlops/catdog/ci/image"
+	"github.com/catdog-mlops/catdog/ci/imagebuild"
 	"github.com/catdog-mlops/catdog/ci/internal/fixture"
 )
 
-func build(t *testing.T, cacheDir string, spec image.Spec, opts ...image.Option) *image.Result {
+func build(t *testing.T, cacheDir string, spec imagebuild.Spec, opts ...imagebuild.Option) *imagebuild.Result {
 	t.Helper()
-	cache, err := image.NewCache(cacheDir)
+	cache, err := imagebuild.NewCache(cacheDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := image.NewBuilder(cache, opts...).Build(context.Background(), spec)
+	res, err := imagebuild.NewBuilder(cache, opts...).Build(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -48,7 +48,7 @@ func TestBuildIsReproducible(t *testing.T) {
 		t.Fatalf("validate.Image: %v", err)
 	}
 	// Same inputs with the standard-library compressor: still valid, different bytes.
-	g := build(t, t.TempDir(), spec, image.WithCompression(image.Gzip, 1))
+	g := build(t, t.TempDir(), spec, imagebuild.WithCompression(imagebuild.Gzip, 1))
 	if err := validate.Image(g.Image); err != nil {
 		t.Fatalf("validate.Image(gzip): %v", err)
 	}
@@ -89,13 +89,13 @@ func TestBuildConfigAndLayers(t *testing.T) {
 			t.Errorf("layer %d media type %s", i, l.MediaType)
 		}
 	}
-	wantNames := []string{image.LayerBase, image.LayerLibtorch, image.LayerApp, image.LayerModel}
+	wantNames := []string{imagebuild.LayerBase, imagebuild.LayerLibtorch, imagebuild.LayerApp, imagebuild.LayerModel}
 	for i, l := range res.Layers {
 		if l.Name != wantNames[i] || l.Digest != m.Layers[i].Digest {
 			t.Errorf("layer %d = %s %s, want %s %s", i, l.Name, l.Digest, wantNames[i], m.Layers[i].Digest)
 		}
 	}
-	if m.Annotations[image.LabelRevision] != "0123456789abcdef0123456789abcdef01234567" {
+	if m.Annotations[imagebuild.LabelRevision] != "0123456789abcdef0123456789abcdef01234567" {
 		t.Errorf("manifest annotations = %v", m.Annotations)
 	}
 	cf, err := img.ConfigFile()
@@ -115,9 +115,9 @@ func TestBuildConfigAndLayers(t *testing.T) {
 		{"workdir", c.WorkingDir, "/home/nonroot"},
 		{"port", hasKey(c.ExposedPorts, "8080/tcp"), true},
 		{"created", cf.Created.Time.Unix(), int64(0)},
-		{"label source", c.Labels[image.LabelSource], "https://github.com/catdog-mlops/catdog"},
-		{"label version", c.Labels[image.LabelVersion], "1.2.3"},
-		{"label created", c.Labels[image.LabelCreated], "1970-01-01T00:00:00Z"},
+		{"label source", c.Labels[imagebuild.LabelSource], "https://github.com/catdog-mlops/catdog"},
+		{"label version", c.Labels[imagebuild.LabelVersion], "1.2.3"},
+		{"label created", c.Labels[imagebuild.LabelCreated], "1970-01-01T00:00:00Z"},
 		{"history", len(cf.History), 4},
 		{"healthcheck", c.Healthcheck == nil, true},
 	}
@@ -127,7 +127,7 @@ func TestBuildConfigAndLayers(t *testing.T) {
 		}
 	}
 	env := strings.Join(c.Env, "\n")
-	if !strings.Contains(env, "LD_LIBRARY_PATH="+image.LibraryDir) {
+	if !strings.Contains(env, "LD_LIBRARY_PATH="+imagebuild.LibraryDir) {
 		t.Errorf("env lacks LD_LIBRARY_PATH: %v", c.Env)
 	}
 
@@ -209,7 +209,7 @@ func TestNewModelChangesOnlyTheModelLayer(t *testing.T) {
 	}
 	for i := range first.Layers {
 		a, b := first.Layers[i], second.Layers[i]
-		if a.Name == image.LayerModel {
+		if a.Name == imagebuild.LayerModel {
 			if a.Digest == b.Digest || b.Cached {
 				t.Errorf("model layer: %s -> %s (cached %t), want a new, compressed layer", a.Digest, b.Digest, b.Cached)
 			}
@@ -253,12 +253,12 @@ func TestCorruptCacheEntryIsRebuilt(t *testing.T) {
 
 func TestLinkageCheck(t *testing.T) {
 	ctx := context.Background()
-	base, err := image.DebianBase(ctx, image.DebianOptions{})
+	base, err := imagebuild.DebianBase(ctx, imagebuild.DebianOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	libs := fixture.SmallLibraries(t)
-	all, err := image.LibrariesIn(fixture.LibtorchDir(t))
+	all, err := imagebuild.LibrariesIn(fixture.LibtorchDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,22 +274,22 @@ func TestLinkageCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set := image.NewFileSet()
+			set := imagebuild.NewFileSet()
 			var roots []string
 			for _, l := range tt.libs {
-				p := image.LibraryDir + "/" + filepath.Base(l)
+				p := imagebuild.LibraryDir + "/" + filepath.Base(l)
 				if err := set.AddFile(l, p, 0o755); err != nil {
 					t.Fatal(err)
 				}
 				roots = append(roots, p)
 			}
-			app := image.NewFileSet()
-			if err := app.AddFile(fixture.Binary(t), image.BinaryPath, 0o755); err != nil {
+			app := imagebuild.NewFileSet()
+			if err := app.AddFile(fixture.Binary(t), imagebuild.BinaryPath, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			roots = append(roots, image.BinaryPath)
-			err := image.CheckLinkage([]*image.FileSet{base, set, app}, roots, []string{image.LibraryDir})
-			var mle *image.MissingLibraryError
+			roots = append(roots, imagebuild.BinaryPath)
+			err := imagebuild.CheckLinkage([]*imagebuild.FileSet{base, set, app}, roots, []string{imagebuild.LibraryDir})
+			var mle *imagebuild.MissingLibraryError
 			switch {
 			case tt.missing == "" && err != nil:
 				t.Fatalf("CheckLinkage: %v", err)
@@ -301,11 +301,11 @@ func TestLinkageCheck(t *testing.T) {
 		})
 	}
 	// Without the base, even the binary's loader is missing.
-	app := image.NewFileSet()
-	if err := app.AddFile(fixture.Binary(t), image.BinaryPath, 0o755); err != nil {
+	app := imagebuild.NewFileSet()
+	if err := app.AddFile(fixture.Binary(t), imagebuild.BinaryPath, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := image.CheckLinkage([]*image.FileSet{app}, []string{image.BinaryPath}, nil); err == nil ||
+	if err := imagebuild.CheckLinkage([]*imagebuild.FileSet{app}, []string{imagebuild.BinaryPath}, nil); err == nil ||
 		!strings.Contains(err.Error(), "ld-linux-x86-64.so.2") {
 		t.Fatalf("CheckLinkage without base = %v, want the loader missing", err)
 	}
@@ -334,7 +334,7 @@ func TestSourceDateEpoch(t *testing.T) {
 		{"yesterday", 0, false},
 	}
 	for _, tt := range tests {
-		got, err := image.SourceDateEpoch(tt.in)
+		got, err := imagebuild.SourceDateEpoch(tt.in)
 		if (err == nil) != tt.ok || (tt.ok && got.Unix() != tt.want) {
 			t.Errorf("SourceDateEpoch(%q) = %v, %v; want %d ok=%t", tt.in, got.Unix(), err, tt.want, tt.ok)
 		}

@@ -1,4 +1,4 @@
-// Package image assembles catdog's OCI image in-process, without a container daemon.
+// Package imagebuild assembles catdog's OCI image in-process, without a container daemon.
 //
 // An image is four layers, ordered from the least to the most often changed so that a new
 // model or binary changes only its own layer: a base (glibc, libstdc++, libgcc, libgomp, CA
@@ -11,4 +11,4 @@
 // the same inputs twice gives the same digest. Compressed layers are kept in a content-addressed
 // [Cache] keyed by the layer's uncompressed digest, so an unchanged layer is never compressed
 // twice, even across processes.
-package image
+package imagebuild
