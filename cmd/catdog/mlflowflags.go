@@ -5,8 +5,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/catdog-mlops/catdog/cmd/catdog/internal/tracking"
 	"github.com/catdog-mlops/catdog/mlflowclient"
-	"github.com/catdog-mlops/catdog/mlflowclient/tracking"
 )
 
 // trackingURIFlag and journalFlag are shared by train, mlflow sync and model pull.

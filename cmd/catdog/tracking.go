@@ -11,9 +11,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/catdog-mlops/catdog/cmd/catdog/internal/tracking"
 	"github.com/catdog-mlops/catdog/internal/buildinfo"
 	"github.com/catdog-mlops/catdog/mlflowclient"
-	"github.com/catdog-mlops/catdog/mlflowclient/tracking"
 	"github.com/catdog-mlops/catdog/train"
 )
 
@@ -31,10 +31,11 @@ func trackingFlags() []cli.Flag {
 	}
 }
 
-// trackingSession adapts tracking.Session (MLflow through a local journal) to train.Tracker
-// and reports the outcome of Finish on the command's error stream.
+// trackingSession is a tracking.Session (MLflow through a local journal), which implements
+// train.Tracker, whose Finish also writes the model's digests and reports the outcome on the
+// command's error stream.
 type trackingSession struct {
-	s   *tracking.Session
+	*tracking.Session
 	c   *cli.Context
 	cl  *mlflowclient.Client
 	sum tracking.Summary // set by Finish
@@ -69,32 +70,7 @@ func startTracking(c *cli.Context) (*trackingSession, error) {
 	if id := s.RunID(); id != "" {
 		fmt.Fprintf(c.App.ErrWriter, "mlflow: run %s: %s\n", id, cl.RunURL(s.ExperimentID(), id))
 	}
-	return &trackingSession{s: s, c: c, cl: cl}, nil
-}
-
-// LogParams implements train.Tracker.
-func (t *trackingSession) LogParams(ctx context.Context, p map[string]string) error {
-	return t.s.LogParams(ctx, p)
-}
-
-// LogMetrics implements train.Tracker.
-func (t *trackingSession) LogMetrics(ctx context.Context, step int64, m map[string]float64) error {
-	return t.s.LogMetrics(ctx, step, m)
-}
-
-// SetTags implements train.Tracker.
-func (t *trackingSession) SetTags(ctx context.Context, tags map[string]string) error {
-	return t.s.SetTags(ctx, tags)
-}
-
-// LogArtifacts implements train.Tracker.
-func (t *trackingSession) LogArtifacts(ctx context.Context, dir, artifactPath string) error {
-	return t.s.LogArtifacts(ctx, dir, artifactPath)
-}
-
-// LogDataset records the training data as the run's dataset input.
-func (t *trackingSession) LogDataset(ctx context.Context, d mlflowclient.DatasetInput) error {
-	return t.s.LogDataset(ctx, d)
+	return &trackingSession{Session: s, c: c, cl: cl}, nil
 }
 
 // WriteLinks writes the UI addresses of the finished run, its experiment's runs and its
@@ -120,7 +96,7 @@ func (t *trackingSession) Finish(ctx context.Context, modelDir string, testAccur
 			return fmt.Errorf("model digests: %w", err)
 		}
 	}
-	sum, err := t.s.Finish(ctx, modelDir, testAccuracy, runErr)
+	sum, err := t.Session.Finish(ctx, modelDir, testAccuracy, runErr)
 	t.sum = sum
 	w := t.c.App.ErrWriter
 	switch {
