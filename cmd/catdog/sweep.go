@@ -23,10 +23,11 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/catdog-mlops/catdog/cmd/catdog/internal/tracking"
 	"github.com/catdog-mlops/catdog/imageprep"
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 	"github.com/catdog-mlops/catdog/internal/buildinfo"
 	"github.com/catdog-mlops/catdog/mlflowclient"
-	"github.com/catdog-mlops/catdog/mlflowclient/tracking"
 	"github.com/catdog-mlops/catdog/sweep"
 	"github.com/catdog-mlops/catdog/train"
 )
@@ -192,7 +193,7 @@ func runSweep(c *cli.Context) error {
 		if best != nil && perr == nil {
 			report = filepath.Dir(plot)
 			if b, err := json.MarshalIndent(st, "", "  "); err == nil {
-				perr = os.WriteFile(filepath.Join(report, "sweep_results.json"), append(b, '\n'), 0o644)
+				perr = atomicfile.WriteFile(filepath.Join(report, "sweep_results.json"), append(b, '\n'), 0o644)
 			}
 		}
 		finishParent(ctx, parent, spec, st, best, report, runErr, log)

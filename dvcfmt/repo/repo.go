@@ -258,7 +258,7 @@ func Init(dir string, io InitOptions, opts ...Option) (*Repo, error) {
 		}{filepath.Join(abs, dvcfmt.IgnoreFile), []byte("# Add patterns of files dvc should ignore, which could improve\n# the performance. Learn more at\n# https://dvc.org/doc/user-guide/dvcignore\n")})
 	}
 	for _, f := range files {
-		if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
+		if err := atomicfile.WriteFile(f.path, f.data, 0o644); err != nil {
 			return nil, err
 		}
 	}
