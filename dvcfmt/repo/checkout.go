@@ -111,108 +111,24 @@ type want struct {
 	exec     bool
 }
 
+// checkoutOut makes the workspace copy of o match the cache: it lists the files o must have
+// (checkoutWants), decides per file what to keep, replace or create (planCheckout), refuses
+// to delete or overwrite unsaved files unless force, removes the extra files and links the
+// rest (linkFiles). change is "A" (added), "M" (modified) or "" (unchanged).
 func (r *Repo) checkoutOut(ctx context.Context, o Output, force bool, st *state) (change string, missing, unsaved []string, err error) {
 	legacy := o.Out.Legacy()
 	existed := exists(o.Abs)
-	var wants []want
-	var ws map[string]wsFile
-	if o.Out.IsDir() {
-		entries, err := r.loadDir(o.Out)
-		if err != nil {
-			if errors.Is(err, cache.ErrNotFound) || isNotFound(err) {
-				return "", []string{o.Name}, nil, nil
-			}
-			return "", nil, nil, err
-		}
-		for _, e := range entries {
-			wants = append(wants, want{abs: filepath.Join(o.Abs, filepath.FromSlash(e.RelPath)), rel: o.Name + "/" + e.RelPath, oid: e.MD5})
-		}
-		ws = map[string]wsFile{}
-		if fi, err := os.Lstat(o.Abs); err == nil && !fi.IsDir() {
-			if !force && !r.inCache(o.Abs, legacy) {
-				return "", nil, []string{o.Abs}, nil
-			}
-			if err := os.Remove(o.Abs); err != nil {
-				return "", nil, nil, err
-			}
-		} else if err == nil {
-			files, err := r.walkTree(ctx, o.Abs)
-			if err != nil {
-				return "", nil, nil, err
-			}
-			for _, f := range files {
-				ws[f.abs] = f
-			}
-		}
-	} else {
-		wants = []want{{abs: o.Abs, rel: o.Name, oid: o.Out.MD5, exec: o.Out.IsExec}}
-		ws = map[string]wsFile{}
-		if fi, err := os.Stat(o.Abs); err == nil {
-			if fi.IsDir() {
-				if !force {
-					return "", nil, []string{o.Abs}, nil
-				}
-				if err := os.RemoveAll(o.Abs); err != nil {
-					return "", nil, nil, err
-				}
-			} else {
-				ws[o.Abs] = wsFile{rel: filepath.Base(o.Abs), abs: o.Abs, fi: fi}
-			}
-		}
+	wants, ws, missing, unsaved, err := r.checkoutWants(ctx, o, force)
+	if err != nil || missing != nil || unsaved != nil {
+		return "", missing, unsaved, err
 	}
-
-	// Decide per file: keep, replace, or create; extra workspace files get deleted.
 	types := r.linkTypes()
-	var todo []want
-	var mu sync.Mutex
-	wantSet := make(map[string]bool, len(wants))
-	for _, w := range wants {
-		wantSet[w.abs] = true
-	}
-	var changed bool
-	err = r.parallel(ctx, len(wants), "Checkout "+o.Name, func(i int) error {
-		w := wants[i]
-		f, ok := ws[w.abs]
-		if ok {
-			same, err := r.sameContent(ctx, f, w.oid, legacy, types, st)
-			if err != nil {
-				return err
-			}
-			if same {
-				if w.exec && f.fi.Mode().Perm()&0o111 == 0 {
-					return os.Chmod(w.abs, f.fi.Mode().Perm()|0o111)
-				}
-				return nil
-			}
-			if !force && !r.inCache(w.abs, legacy) {
-				mu.Lock()
-				unsaved = append(unsaved, w.abs)
-				mu.Unlock()
-				return nil
-			}
-		}
-		if !r.Cache.Has(w.oid, legacy) {
-			mu.Lock()
-			missing = append(missing, w.rel)
-			mu.Unlock()
-			return nil
-		}
-		mu.Lock()
-		todo = append(todo, w)
-		changed = true
-		mu.Unlock()
-		return nil
-	})
+	todo, missing, unsaved, err := r.planCheckout(ctx, o, wants, ws, force, types, st)
 	if err != nil {
 		return "", nil, nil, err
 	}
-	var extras []string
-	for abs := range ws {
-		if !wantSet[abs] {
-			extras = append(extras, abs)
-		}
-	}
-	sort.Strings(extras)
+	changed := len(todo) > 0
+	extras := extraFiles(ws, wants)
 	for _, abs := range extras {
 		if !force && !r.inCache(abs, legacy) {
 			unsaved = append(unsaved, abs)
@@ -234,9 +150,139 @@ func (r *Repo) checkoutOut(ctx context.Context, o Output, force bool, st *state)
 			return "", nil, nil, err
 		}
 	}
+	if err := r.linkFiles(ctx, o, todo, types, st); err != nil {
+		return "", nil, nil, err
+	}
+	sort.Strings(missing)
+	switch {
+	case !changed:
+		return "", missing, nil, nil
+	case existed:
+		return "M", missing, nil, nil
+	default:
+		return "A", missing, nil, nil
+	}
+}
+
+// checkoutWants lists the files o must have and the workspace files now in its place. A
+// directory's listing missing from the cache is reported as missing (o.Name); a workspace
+// file or directory in the way of the other kind is removed, or reported as unsaved
+// (unless force) when the cache does not hold it.
+func (r *Repo) checkoutWants(ctx context.Context, o Output, force bool) (wants []want, ws map[string]wsFile, missing, unsaved []string, err error) {
+	ws = map[string]wsFile{}
+	if !o.Out.IsDir() {
+		wants = []want{{abs: o.Abs, rel: o.Name, oid: o.Out.MD5, exec: o.Out.IsExec}}
+		fi, err := os.Stat(o.Abs)
+		switch {
+		case err != nil:
+		case !fi.IsDir():
+			ws[o.Abs] = wsFile{rel: filepath.Base(o.Abs), abs: o.Abs, fi: fi}
+		case !force:
+			return nil, nil, nil, []string{o.Abs}, nil
+		default:
+			if err := os.RemoveAll(o.Abs); err != nil {
+				return nil, nil, nil, nil, err
+			}
+		}
+		return wants, ws, nil, nil, nil
+	}
+	entries, err := r.loadDir(o.Out)
+	if err != nil {
+		if errors.Is(err, cache.ErrNotFound) || isNotFound(err) {
+			return nil, nil, []string{o.Name}, nil, nil
+		}
+		return nil, nil, nil, nil, err
+	}
+	for _, e := range entries {
+		wants = append(wants, want{abs: filepath.Join(o.Abs, filepath.FromSlash(e.RelPath)), rel: o.Name + "/" + e.RelPath, oid: e.MD5})
+	}
+	fi, err := os.Lstat(o.Abs)
+	switch {
+	case err != nil:
+	case !fi.IsDir():
+		if !force && !r.inCache(o.Abs, o.Out.Legacy()) {
+			return nil, nil, nil, []string{o.Abs}, nil
+		}
+		if err := os.Remove(o.Abs); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	default:
+		files, err := r.walkTree(ctx, o.Abs)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		for _, f := range files {
+			ws[f.abs] = f
+		}
+	}
+	return wants, ws, nil, nil, nil
+}
+
+// planCheckout decides per wanted file: keep it (same content; only the exec bit may be
+// set), report it unsaved (different content the cache lacks, unless force), report it
+// missing (the cache lacks its object) or link it (returned in todo).
+func (r *Repo) planCheckout(ctx context.Context, o Output, wants []want, ws map[string]wsFile, force bool, types []string, st *state) (todo []want, missing, unsaved []string, err error) {
+	legacy := o.Out.Legacy()
+	var mu sync.Mutex
+	err = r.parallel(ctx, len(wants), "Checkout "+o.Name, func(i int) error {
+		w := wants[i]
+		if f, ok := ws[w.abs]; ok {
+			same, err := r.sameContent(ctx, f, w.oid, legacy, types, st)
+			if err != nil {
+				return err
+			}
+			if same {
+				if w.exec && f.fi.Mode().Perm()&0o111 == 0 {
+					return os.Chmod(w.abs, f.fi.Mode().Perm()|0o111)
+				}
+				return nil
+			}
+			if !force && !r.inCache(w.abs, legacy) {
+				mu.Lock()
+				unsaved = append(unsaved, w.abs)
+				mu.Unlock()
+				return nil
+			}
+		}
+		inCache := r.Cache.Has(w.oid, legacy)
+		mu.Lock()
+		defer mu.Unlock()
+		if !inCache {
+			missing = append(missing, w.rel)
+			return nil
+		}
+		todo = append(todo, w)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return todo, missing, unsaved, nil
+}
+
+// extraFiles are the workspace files no wanted file names, sorted.
+func extraFiles(ws map[string]wsFile, wants []want) []string {
+	wantSet := make(map[string]bool, len(wants))
+	for _, w := range wants {
+		wantSet[w.abs] = true
+	}
+	var extras []string
+	for abs := range ws {
+		if !wantSet[abs] {
+			extras = append(extras, abs)
+		}
+	}
+	sort.Strings(extras)
+	return extras
+}
+
+// linkFiles links (or copies) the files of todo from the cache, creating their directories,
+// and records their hashes in the state database.
+func (r *Repo) linkFiles(ctx context.Context, o Output, todo []want, types []string, st *state) error {
+	legacy := o.Out.Legacy()
 	var made sync.Map                           // directories known to exist
 	ioJobs := max(r.o.jobs, 4*runtime.NumCPU()) // linking waits on file-system latency, not CPU
-	err = runParallel(ctx, len(todo), ioJobs, r.o.progress.Count("Linking "+o.Name, int64(len(todo))), func(i int) error {
+	return runParallel(ctx, len(todo), ioJobs, r.o.progress.Count("Linking "+o.Name, int64(len(todo))), func(i int) error {
 		w := todo[i]
 		if dir := filepath.Dir(w.abs); dir != o.Abs {
 			if _, ok := made.Load(dir); !ok {
@@ -254,18 +300,6 @@ func (r *Repo) checkoutOut(ctx context.Context, o Output, force bool, st *state)
 		}
 		return nil
 	})
-	if err != nil {
-		return "", nil, nil, err
-	}
-	sort.Strings(missing)
-	switch {
-	case !changed:
-		return "", missing, nil, nil
-	case existed:
-		return "M", missing, nil, nil
-	default:
-		return "A", missing, nil, nil
-	}
 }
 
 func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
