@@ -27,7 +27,7 @@ func Check(ctx context.Context, dir string, lim Limits, workers int) ([]FileChec
 		workers = runtime.NumCPU()
 	}
 	lim = lim.withDefaults()
-	paths, err := listFiles(dir, 1_000_000)
+	paths, err := ListFiles(dir, 1_000_000, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -141,7 +141,7 @@ func Prepare(ctx context.Context, opts PrepareOptions) (*PrepareReport, error) {
 	if err := validFractions(opts.Fractions); err != nil {
 		return nil, err
 	}
-	paths, err := listFiles(opts.Source, opts.MaxFiles)
+	paths, err := ListFiles(opts.Source, opts.MaxFiles, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -234,9 +234,10 @@ func Prepare(ctx context.Context, opts PrepareOptions) (*PrepareReport, error) {
 	return rep, nil
 }
 
-// listFiles returns every regular file under root (relative, forward slashes, sorted), skipping
-// directories whose name starts with a dot (.git, .dvc).
-func listFiles(root string, maxFiles int) ([]string, error) {
+// ListFiles returns the files under root that match accepts (every file when match is nil),
+// relative to root with forward slashes, sorted, skipping directories whose name starts with
+// a dot (.git, .dvc). More than maxFiles matching files is an error.
+func ListFiles(root string, maxFiles int, match func(rel string) bool) ([]string, error) {
 	var paths []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -252,10 +253,14 @@ func listFiles(root string, maxFiles int) ([]string, error) {
 		if err != nil {
 			return err
 		}
+		rel = filepath.ToSlash(rel)
+		if match != nil && !match(rel) {
+			return nil
+		}
 		if len(paths) >= maxFiles {
 			return fmt.Errorf("more than %d files", maxFiles)
 		}
-		paths = append(paths, filepath.ToSlash(rel))
+		paths = append(paths, rel)
 		return nil
 	})
 	if err != nil {

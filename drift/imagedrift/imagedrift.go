@@ -8,11 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,35 +62,26 @@ type FilesOptions struct {
 	Progress func(done, total int)
 }
 
-// ListImages returns the .jpg, .jpeg and .png files below dir, sorted.
+// ListImages returns the .jpg, .jpeg and .png files below dir (imageprep.ListFiles: dot
+// directories skipped), sorted; more than maxFiles (default 1,000,000) is an error.
 func ListImages(dir string, maxFiles int) ([]string, error) {
 	if maxFiles <= 0 {
 		maxFiles = 1_000_000
 	}
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != dir && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		switch strings.ToLower(filepath.Ext(p)) {
+	rels, err := imageprep.ListFiles(dir, maxFiles, func(rel string) bool {
+		switch strings.ToLower(path.Ext(rel)) {
 		case ".jpg", ".jpeg", ".png":
-			if len(out) == maxFiles {
-				return fmt.Errorf("imagedrift: more than %d images below %s", maxFiles, dir)
-			}
-			out = append(out, p)
+			return true
 		}
-		return nil
+		return false
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("imagedrift: %w", err)
 	}
-	sort.Strings(out)
+	out := make([]string, len(rels))
+	for i, r := range rels {
+		out[i] = filepath.Join(dir, filepath.FromSlash(r))
+	}
 	return out, nil
 }
 
