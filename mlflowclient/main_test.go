@@ -14,23 +14,7 @@ import (
 // server is one real mlflow server shared by the tests of this package (started in TestMain).
 var server *testenv.MLflowServer
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mlflowclient-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server, err = testenv.StartMLflowServer(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mlflowclient tests need a real mlflow server:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	server.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithMLflow(m, "mlflowclient", &server)) }
 
 func newTestClient(t *testing.T, opts ...Option) *Client {
 	t.Helper()

@@ -99,6 +99,27 @@ func StartMLflowServer(dir string) (*MLflowServer, error) {
 	return s, nil
 }
 
+// RunWithMLflow is the TestMain of a package whose tests share one real mlflow server: it
+// starts the server in a temporary directory, stores it in *srv, runs the tests, stops the
+// server and returns the exit code for os.Exit. A server that does not start fails the
+// package (with the install hint), never skips it; pkg names the package in that message.
+func RunWithMLflow(m *testing.M, pkg string, srv **MLflowServer) int {
+	dir, err := os.MkdirTemp("", pkg+"-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	s, err := StartMLflowServer(dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s tests need a real mlflow server: %v\n", pkg, err)
+		return 1
+	}
+	defer s.Stop()
+	*srv = s
+	return m.Run()
+}
+
 // StartMLflow starts a server for one test (or test package) in a temporary directory and
 // stops it at cleanup. A missing mlflow fails the test with an install hint.
 func StartMLflow(t testing.TB) *MLflowServer {

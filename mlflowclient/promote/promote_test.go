@@ -15,23 +15,7 @@ import (
 
 var server *testenv.MLflowServer
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "promote-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server, err = testenv.StartMLflowServer(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "promote tests need a real mlflow server:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	server.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithMLflow(m, "promote", &server)) }
 
 const splitParam = "dataset_manifest_md5"
 

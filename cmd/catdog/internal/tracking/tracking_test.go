@@ -19,21 +19,7 @@ import (
 
 var server *testenv.MLflowServer
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tracking-test-")
-	if err != nil {
-		panic(err)
-	}
-	server, err = testenv.StartMLflowServer(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tracking tests need a real mlflow server:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	server.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithMLflow(m, "tracking", &server)) }
 
 func client(t *testing.T, uri string) *mlflowclient.Client {
 	t.Helper()
