@@ -19,7 +19,7 @@ import (
 
 // Bounds of tree transfers.
 const (
-	MaxArtifactFiles = 100000 // files in one uploaded or downloaded tree
+	maxArtifactFiles = 100000 // files in one uploaded or downloaded tree
 	maxListDepth     = 64
 )
 
@@ -144,8 +144,8 @@ func (c *Client) UploadDir(ctx context.Context, root ArtifactRoot, localDir, art
 		}
 		if d.Type().IsRegular() {
 			files = append(files, p)
-			if len(files) > MaxArtifactFiles {
-				return fmt.Errorf("more than %d files", MaxArtifactFiles)
+			if len(files) > maxArtifactFiles {
+				return fmt.Errorf("more than %d files", maxArtifactFiles)
 			}
 		}
 		return nil
@@ -165,9 +165,9 @@ func (c *Client) UploadDir(ctx context.Context, root ArtifactRoot, localDir, art
 	return nil
 }
 
-// ListArtifacts lists the direct children of dir below root (paths relative to root).
+// listArtifacts lists the direct children of dir below root (paths relative to root).
 // A missing directory lists as empty, as on the server.
-func (c *Client) ListArtifacts(ctx context.Context, root ArtifactRoot, dir string) ([]FileInfo, error) {
+func (c *Client) listArtifacts(ctx context.Context, root ArtifactRoot, dir string) ([]FileInfo, error) {
 	if err := ValidateArtifactPath(dir); err != nil {
 		return nil, err
 	}
@@ -196,9 +196,9 @@ func (c *Client) ListArtifacts(ctx context.Context, root ArtifactRoot, dir strin
 	return files, nil
 }
 
-// ListRunArtifacts lists the direct children of dir in a run's artifacts through
+// listRunArtifacts lists the direct children of dir in a run's artifacts through
 // /mlflow/artifacts/list (paths are run-relative).
-func (c *Client) ListRunArtifacts(ctx context.Context, runID, dir string) ([]FileInfo, error) {
+func (c *Client) listRunArtifacts(ctx context.Context, runID, dir string) ([]FileInfo, error) {
 	v := url.Values{"run_id": {runID}}
 	if dir != "" {
 		v.Set("path", dir)
@@ -210,8 +210,8 @@ func (c *Client) ListRunArtifacts(ctx context.Context, runID, dir string) ([]Fil
 	return out.Files, err
 }
 
-// OpenArtifact streams one artifact file. The caller closes the reader.
-func (c *Client) OpenArtifact(ctx context.Context, root ArtifactRoot, p string) (io.ReadCloser, error) {
+// openArtifact streams one artifact file. The caller closes the reader.
+func (c *Client) openArtifact(ctx context.Context, root ArtifactRoot, p string) (io.ReadCloser, error) {
 	if err := ValidateArtifactPath(p); err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (c *Client) DownloadDir(ctx context.Context, root ArtifactRoot, dir, localD
 		if depth > maxListDepth {
 			return fmt.Errorf("mlflow: artifact tree deeper than %d", maxListDepth)
 		}
-		entries, err := c.ListArtifacts(ctx, root, d)
+		entries, err := c.listArtifacts(ctx, root, d)
 		if err != nil {
 			return err
 		}
@@ -254,8 +254,8 @@ func (c *Client) DownloadDir(ctx context.Context, root ArtifactRoot, dir, localD
 				continue
 			}
 			files = append(files, e)
-			if len(files) > MaxArtifactFiles {
-				return fmt.Errorf("mlflow: more than %d artifacts", MaxArtifactFiles)
+			if len(files) > maxArtifactFiles {
+				return fmt.Errorf("mlflow: more than %d artifacts", maxArtifactFiles)
 			}
 		}
 		return nil
@@ -285,7 +285,7 @@ func (c *Client) downloadFile(ctx context.Context, root ArtifactRoot, p, dst str
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	rc, err := c.OpenArtifact(ctx, root, p)
+	rc, err := c.openArtifact(ctx, root, p)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func TestArtifactsRoundTrip(t *testing.T) {
 		}
 	}
 	// listing: direct children, run-relative paths, directories flagged
-	ls, err := c.ListArtifacts(ctx, root, "model")
+	ls, err := c.listArtifacts(ctx, root, "model")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +62,11 @@ func TestArtifactsRoundTrip(t *testing.T) {
 	}
 	want := "[model/deep:true model/empty.txt:false model/model.json:false model/plots:true model/weights.bin:false model/with space:true]"
 	if fmt.Sprint(names) != want {
-		t.Fatalf("ListArtifacts = %v\nwant %s", names, want)
+		t.Fatalf("listArtifacts = %v\nwant %s", names, want)
 	}
-	rl, err := c.ListRunArtifacts(ctx, run.Info.RunID, "model/plots")
+	rl, err := c.listRunArtifacts(ctx, run.Info.RunID, "model/plots")
 	if err != nil || len(rl) != 1 || rl[0].Path != "model/plots/curves.png" || rl[0].FileSize != 1234 {
-		t.Fatalf("ListRunArtifacts = %+v, %v", rl, err)
+		t.Fatalf("listRunArtifacts = %+v, %v", rl, err)
 	}
 	// download the tree back
 	dst := t.TempDir()
@@ -92,8 +92,8 @@ func TestArtifactsRoundTrip(t *testing.T) {
 	testenv.CheckMLflow(t, e)
 
 	// missing artifact: typed 404
-	if _, err := c.OpenArtifact(ctx, root, "model/nope.bin"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("OpenArtifact(missing) err = %v, want ErrNotFound", err)
+	if _, err := c.openArtifact(ctx, root, "model/nope.bin"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("openArtifact(missing) err = %v, want ErrNotFound", err)
 	}
 	if _, err := c.DownloadDir(ctx, root, "nothing-here", t.TempDir()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("DownloadDir(empty) err = %v, want ErrNotFound", err)

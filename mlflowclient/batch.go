@@ -10,10 +10,10 @@ import (
 
 // Server limits of one log-batch request (mlflow/utils/validation.py).
 const (
-	MaxBatchMetrics  = 1000
-	MaxBatchParams   = 100
-	MaxBatchTags     = 100
-	MaxBatchEntities = 1000
+	maxBatchMetrics  = 1000
+	maxBatchParams   = 100
+	maxBatchTags     = 100
+	maxBatchEntities = 1000
 	maxKeyLen        = 250
 	maxParamValueLen = 6000
 	maxTagValueLen   = 8000
@@ -21,10 +21,10 @@ const (
 
 var keyRE = regexp.MustCompile(`^[/\w.\- :]*$`)
 
-// ValidateKey checks a metric, param or tag key as the server does: 1-250 characters of
+// validateKey checks a metric, param or tag key as the server does: 1-250 characters of
 // letters, digits, '_', '-', '.', ' ', ':' and '/', path-normal (no "..", no leading or
 // doubled '/', not ".").
-func ValidateKey(kind, key string) error {
+func validateKey(kind, key string) error {
 	switch {
 	case key == "":
 		return &ValidationError{Field: kind + " key", Value: key, Reason: "empty"}
@@ -50,7 +50,7 @@ type Batch struct {
 func (b Batch) Validate() error {
 	seen := map[string]string{}
 	for _, m := range b.Metrics {
-		if err := ValidateKey("metric", m.Key); err != nil {
+		if err := validateKey("metric", m.Key); err != nil {
 			return err
 		}
 		if m.Timestamp < 0 {
@@ -58,7 +58,7 @@ func (b Batch) Validate() error {
 		}
 	}
 	for _, p := range b.Params {
-		if err := ValidateKey("param", p.Key); err != nil {
+		if err := validateKey("param", p.Key); err != nil {
 			return err
 		}
 		if len(p.Value) > maxParamValueLen {
@@ -70,7 +70,7 @@ func (b Batch) Validate() error {
 		seen[p.Key] = p.Value
 	}
 	for _, t := range b.Tags {
-		if err := ValidateKey("tag", t.Key); err != nil {
+		if err := validateKey("tag", t.Key); err != nil {
 			return err
 		}
 		if len(t.Value) > maxTagValueLen {
@@ -93,17 +93,17 @@ func (b Batch) chunks() []Batch {
 	}
 	var out []Batch
 	for len(params) > 0 || len(b.Tags) > 0 {
-		np, nt := min(len(params), MaxBatchParams), min(len(b.Tags), MaxBatchTags)
+		np, nt := min(len(params), maxBatchParams), min(len(b.Tags), maxBatchTags)
 		out = append(out, Batch{Params: params[:np], Tags: b.Tags[:nt]})
 		params, b.Tags = params[np:], b.Tags[nt:]
 	}
 	ms := b.Metrics
 	for len(ms) > 0 {
-		n := min(len(ms), MaxBatchMetrics)
+		n := min(len(ms), maxBatchMetrics)
 		if len(out) > 0 {
 			last := &out[len(out)-1]
 			if last.Metrics == nil {
-				room := MaxBatchEntities - len(last.Params) - len(last.Tags)
+				room := maxBatchEntities - len(last.Params) - len(last.Tags)
 				if room > 0 {
 					n = min(n, room)
 					last.Metrics = ms[:n]

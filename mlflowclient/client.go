@@ -25,8 +25,8 @@ import (
 
 // Defaults of the options below.
 const (
-	DefaultTimeout      = 120 * time.Second // per request, like MLFLOW_HTTP_REQUEST_TIMEOUT
-	DefaultUserAgent    = "catdog-mlflowclient/1"
+	defaultTimeout      = 120 * time.Second // per request, like MLFLOW_HTTP_REQUEST_TIMEOUT
+	defaultUserAgent    = "catdog-mlflowclient/1"
 	maxJSONResponseSize = 64 << 20 // bound on any JSON answer
 )
 
@@ -40,9 +40,9 @@ type RetryPolicy struct {
 	Jitter     time.Duration // random extra wait
 }
 
-// DefaultRetryPolicy is 6 retries, 500ms doubling to at most 30s, 500ms jitter
+// defaultRetryPolicy is 6 retries, 500ms doubling to at most 30s, 500ms jitter
 // (about 1 minute in total; the Python client waits about 4 minutes).
-func DefaultRetryPolicy() RetryPolicy {
+func defaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{MaxRetries: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second, Jitter: 500 * time.Millisecond}
 }
 
@@ -87,30 +87,27 @@ type config struct {
 	log         *slog.Logger
 }
 
-// WithHTTPClient uses hc for every request (default: a new client with Go's default transport).
-func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpClient = hc } }
+// withHTTPClient uses hc for every request (default: a new client with Go's default transport).
+func withHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpClient = hc } }
 
-// WithToken sends "Authorization: Bearer token" (default: none). Basic auth wins when both are set,
+// withToken sends "Authorization: Bearer token" (default: none). Basic auth wins when both are set,
 // as in the Python client.
-func WithToken(token string) Option { return func(c *config) { c.token = token } }
+func withToken(token string) Option { return func(c *config) { c.token = token } }
 
-// WithBasicAuth sends HTTP basic credentials (default: none).
-func WithBasicAuth(user, password string) Option {
+// withBasicAuth sends HTTP basic credentials (default: none).
+func withBasicAuth(user, password string) Option {
 	return func(c *config) { c.user, c.pass = user, password }
 }
 
-// WithInsecureTLS turns TLS certificate verification off (default: verified).
-func WithInsecureTLS(insecure bool) Option { return func(c *config) { c.insecureTLS = insecure } }
+// withInsecureTLS turns TLS certificate verification off (default: verified).
+func withInsecureTLS(insecure bool) Option { return func(c *config) { c.insecureTLS = insecure } }
 
-// WithRetry sets the retry policy (default: DefaultRetryPolicy()).
+// WithRetry sets the retry policy (default: defaultRetryPolicy()).
 func WithRetry(p RetryPolicy) Option { return func(c *config) { c.retry = p } }
 
-// WithTimeout bounds each HTTP request (default: DefaultTimeout). Artifact transfers are
+// WithTimeout bounds each HTTP request (default: defaultTimeout). Artifact transfers are
 // bounded by the context only.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
-
-// WithUserAgent sets the User-Agent header (default: DefaultUserAgent).
-func WithUserAgent(ua string) Option { return func(c *config) { c.userAgent = ua } }
 
 // WithLogger logs retries at debug/warn level (default: discard). Credentials are never logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
@@ -128,7 +125,7 @@ func New(trackingURI string, opts ...Option) (*Client, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("mlflow: tracking URI %q has no host", redactURL(u))
 	}
-	cfg := config{retry: DefaultRetryPolicy(), timeout: DefaultTimeout, userAgent: DefaultUserAgent}
+	cfg := config{retry: defaultRetryPolicy(), timeout: defaultTimeout, userAgent: defaultUserAgent}
 	if u.User != nil { // credentials in the URI become basic auth and are removed from the URL
 		cfg.user = u.User.Username()
 		cfg.pass, _ = u.User.Password()
@@ -149,8 +146,11 @@ func New(trackingURI string, opts ...Option) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.user != "" && u.Scheme == "http" {
+		log.Warn(insecureAuthWarning, "server", redactURL(u))
+	}
 	rc := resty.NewWithClient(hc)
-	rc.SetLogger(restyLogger{log}) // resty's own warnings go to our (default: silent) logger
+	rc.SetLogger(restyLogger{log}) // resty's own messages go to our (default: silent) logger
 	rc.SetResponseBodyLimit(maxJSONResponseSize)
 	rc.SetPreRequestHook(func(_ *resty.Client, r *http.Request) error {
 		// stream artifact bodies with an explicit Content-Length (see uploadFile)
@@ -187,13 +187,13 @@ func NewFromEnv(uri string, opts ...Option) (*Client, error) {
 	}
 	var env []Option
 	if t := os.Getenv(EnvTrackingToken); t != "" {
-		env = append(env, WithToken(t))
+		env = append(env, withToken(t))
 	}
 	if u, p := os.Getenv(EnvTrackingUsername), os.Getenv(EnvTrackingPassword); u != "" && p != "" {
-		env = append(env, WithBasicAuth(u, p))
+		env = append(env, withBasicAuth(u, p))
 	}
 	if v, _ := strconv.ParseBool(os.Getenv(EnvInsecureTLS)); v {
-		env = append(env, WithInsecureTLS(true))
+		env = append(env, withInsecureTLS(true))
 	}
 	return New(uri, append(env, opts...)...)
 }
@@ -414,10 +414,25 @@ func classify(err error, idempotent bool) (retryAfter time.Duration, retry bool)
 	return 0, false
 }
 
-// restyLogger routes resty's messages to slog at debug level (they never contain secrets:
-// resty only warns that credentials are sent over plain HTTP).
+// insecureAuthWarning is logged once by New when basic-auth credentials will go over plain
+// HTTP.
+const insecureAuthWarning = "mlflow: basic-auth credentials are sent over plain HTTP; use https"
+
+// restyLogger routes resty's messages to slog at their own level: an error (a transport
+// resty cannot configure) at error, a warning at warn, debug at debug. The one exception is
+// the warning resty repeats on every request that basic auth goes over plain HTTP: New warns
+// about that once (insecureAuthWarning), so the repeats go to debug. Resty's messages carry
+// no credentials: they are its own texts and errors of net/http, which strips passwords from
+// the URLs it reports.
 type restyLogger struct{ l *slog.Logger }
 
-func (r restyLogger) Errorf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }
-func (r restyLogger) Warnf(format string, v ...any)  { r.l.Debug(fmt.Sprintf(format, v...)) }
+func (r restyLogger) Errorf(format string, v ...any) { r.l.Error(fmt.Sprintf(format, v...)) }
+func (r restyLogger) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, "Using Basic Auth in HTTP mode") {
+		r.l.Debug(msg)
+		return
+	}
+	r.l.Warn(msg)
+}
 func (r restyLogger) Debugf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }

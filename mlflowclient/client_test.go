@@ -90,7 +90,7 @@ func TestSearchExperimentsPagination(t *testing.T) {
 	got := map[string]bool{}
 	token, pages := "", 0
 	for {
-		exps, next, err := c.SearchExperiments(ctx, ExperimentQuery{Filter: fmt.Sprintf("name LIKE '%s-%%'", prefix), MaxResults: 2, PageToken: token, OrderBy: []string{"name ASC"}})
+		exps, next, err := c.searchExperiments(ctx, ExperimentQuery{Filter: fmt.Sprintf("name LIKE '%s-%%'", prefix), MaxResults: 2, PageToken: token, OrderBy: []string{"name ASC"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,8 +288,8 @@ func TestValidationBeforeSending(t *testing.T) {
 		})
 	}
 	for _, ok := range []string{"val/accuracy", "train loss", "a:b", "x.y-z_1"} {
-		if err := ValidateKey("metric", ok); err != nil {
-			t.Errorf("ValidateKey(%q) = %v, want nil", ok, err)
+		if err := validateKey("metric", ok); err != nil {
+			t.Errorf("validateKey(%q) = %v, want nil", ok, err)
 		}
 	}
 }
@@ -308,7 +308,7 @@ func TestErrorsAreTyped(t *testing.T) {
 	}
 	// a Host outside localhost/private ranges: 403 text/plain from the security middleware
 	hc := &http.Client{Transport: hostRewriter{host: "mlflow.example.com"}}
-	c2 := newTestClient(t, WithHTTPClient(hc))
+	c2 := newTestClient(t, withHTTPClient(hc))
 	_, err = c2.GetExperiment(ctx, "0")
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden || apiErr.ErrorCode != CodePermissionDenied {
 		t.Fatalf("foreign Host err = %#v", err)

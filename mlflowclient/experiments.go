@@ -60,8 +60,8 @@ func (c *Client) DeleteExperiment(ctx context.Context, id string) error {
 		body: map[string]any{"experiment_id": id}, idempotent: true})
 }
 
-// RestoreExperiment restores a deleted experiment.
-func (c *Client) RestoreExperiment(ctx context.Context, id string) error {
+// restoreExperiment restores a deleted experiment.
+func (c *Client) restoreExperiment(ctx context.Context, id string) error {
 	return c.do(ctx, request{method: http.MethodPost, path: api("/experiments/restore"),
 		body: map[string]any{"experiment_id": id}, idempotent: true})
 }
@@ -78,7 +78,7 @@ func (c *Client) GetOrCreateExperiment(ctx context.Context, name string, restore
 				return nil, fmt.Errorf("%w: experiment %q (id %s) is deleted; restore it (mlflow experiments restore) or use another name",
 					ErrExperimentDeleted, name, exp.ID)
 			}
-			if err := c.RestoreExperiment(ctx, exp.ID); err != nil {
+			if err := c.restoreExperiment(ctx, exp.ID); err != nil {
 				return nil, fmt.Errorf("mlflow: restore experiment %q: %w", name, err)
 			}
 			exp.LifecycleStage = "active"
@@ -116,8 +116,8 @@ type ExperimentQuery struct {
 	ViewType   string
 }
 
-// SearchExperiments returns one page of experiments and the token of the next page ("" at the end).
-func (c *Client) SearchExperiments(ctx context.Context, q ExperimentQuery) ([]Experiment, string, error) {
+// searchExperiments returns one page of experiments and the token of the next page ("" at the end).
+func (c *Client) searchExperiments(ctx context.Context, q ExperimentQuery) ([]Experiment, string, error) {
 	v := url.Values{}
 	if q.Filter != "" {
 		v.Set("filter", q.Filter)
@@ -149,9 +149,9 @@ func trunc(s string) string {
 	return s
 }
 
-// SetExperimentTag sets a tag on an experiment.
-func (c *Client) SetExperimentTag(ctx context.Context, experimentID, key, value string) error {
-	if err := ValidateKey("tag", key); err != nil {
+// setExperimentTag sets a tag on an experiment.
+func (c *Client) setExperimentTag(ctx context.Context, experimentID, key, value string) error {
+	if err := validateKey("tag", key); err != nil {
 		return err
 	}
 	return c.do(ctx, request{method: http.MethodPost, path: api("/experiments/set-experiment-tag"),
@@ -165,7 +165,7 @@ func (c *Client) EnsureExperimentTags(ctx context.Context, exp *Experiment, tags
 		if _, ok := exp.Tag(t.Key); ok {
 			continue
 		}
-		if err := c.SetExperimentTag(ctx, exp.ID, t.Key, t.Value); err != nil {
+		if err := c.setExperimentTag(ctx, exp.ID, t.Key, t.Value); err != nil {
 			return fmt.Errorf("mlflow: experiment %q: %w", exp.Name, err)
 		}
 		exp.Tags = append(exp.Tags, t)

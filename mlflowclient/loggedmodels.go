@@ -175,7 +175,7 @@ const maxLoggedModelParams = 100
 // FindLoggedModel to look for one first when replaying.
 func (c *Client) CreateLoggedModel(ctx context.Context, r CreateLoggedModelRequest) (*LoggedModel, error) {
 	for _, p := range r.Params {
-		if err := ValidateKey("param", p.Key); err != nil {
+		if err := validateKey("param", p.Key); err != nil {
 			return nil, err
 		}
 	}
@@ -197,18 +197,18 @@ func (c *Client) CreateLoggedModel(ctx context.Context, r CreateLoggedModelReque
 		return nil, err
 	}
 	if rest := r.Params[len(first):]; len(rest) > 0 {
-		if err := c.LogLoggedModelParams(ctx, out.Model.Info.ModelID, rest); err != nil {
+		if err := c.logLoggedModelParams(ctx, out.Model.Info.ModelID, rest); err != nil {
 			return &out.Model, err
 		}
-		return c.GetLoggedModel(ctx, out.Model.Info.ModelID)
+		return c.getLoggedModel(ctx, out.Model.Info.ModelID)
 	}
 	return &out.Model, nil
 }
 
 func loggedModelPath(id string) string { return api("/logged-models/" + url.PathEscape(id)) }
 
-// GetLoggedModel returns a LoggedModel with its params and linked metrics.
-func (c *Client) GetLoggedModel(ctx context.Context, modelID string) (*LoggedModel, error) {
+// getLoggedModel returns a LoggedModel with its params and linked metrics.
+func (c *Client) getLoggedModel(ctx context.Context, modelID string) (*LoggedModel, error) {
 	var out struct {
 		Model LoggedModel `json:"model"`
 	}
@@ -218,8 +218,8 @@ func (c *Client) GetLoggedModel(ctx context.Context, modelID string) (*LoggedMod
 	return &out.Model, nil
 }
 
-// LogLoggedModelParams adds params to a LoggedModel (in batches of 100, as the Python client).
-func (c *Client) LogLoggedModelParams(ctx context.Context, modelID string, params []Param) error {
+// logLoggedModelParams adds params to a LoggedModel (in batches of 100, as the Python client).
+func (c *Client) logLoggedModelParams(ctx context.Context, modelID string, params []Param) error {
 	for len(params) > 0 {
 		n := min(len(params), maxLoggedModelParams)
 		if err := c.do(ctx, request{method: http.MethodPost, path: loggedModelPath(modelID) + "/params",
@@ -229,12 +229,6 @@ func (c *Client) LogLoggedModelParams(ctx context.Context, modelID string, param
 		params = params[n:]
 	}
 	return nil
-}
-
-// SetLoggedModelTags sets tags on a LoggedModel.
-func (c *Client) SetLoggedModelTags(ctx context.Context, modelID string, tags []Tag) error {
-	return c.do(ctx, request{method: http.MethodPatch, path: loggedModelPath(modelID) + "/tags",
-		body: map[string]any{"model_id": modelID, "tags": nonNil(tags)}, idempotent: true})
 }
 
 // FinalizeLoggedModel sets a LoggedModel's final status (LoggedModelReady or LoggedModelFailed).

@@ -190,8 +190,8 @@ func (c *Client) DeleteAlias(ctx context.Context, name, alias string) error {
 		body: map[string]any{"name": name, "alias": alias}, idempotent: true})
 }
 
-// GetModelVersionDownloadURI returns the artifact URI a version's files live at.
-func (c *Client) GetModelVersionDownloadURI(ctx context.Context, name, version string) (string, error) {
+// getModelVersionDownloadURI returns the artifact URI a version's files live at.
+func (c *Client) getModelVersionDownloadURI(ctx context.Context, name, version string) (string, error) {
 	var out struct {
 		ArtifactURI string `json:"artifact_uri"`
 	}
@@ -257,8 +257,8 @@ type ModelURI struct {
 	SubPath              string
 }
 
-// ParseModelURI parses a models:/ URI.
-func ParseModelURI(s string) (ModelURI, error) {
+// parseModelURI parses a models:/ URI.
+func parseModelURI(s string) (ModelURI, error) {
 	rest, ok := strings.CutPrefix(s, "models:/")
 	if !ok {
 		return ModelURI{}, fmt.Errorf("mlflow: %q is not a models:/ URI", s)
@@ -297,7 +297,7 @@ func ParseModelURI(s string) (ModelURI, error) {
 
 // ResolveModelURI finds the model version a models:/ URI names and its artifact root.
 func (c *Client) ResolveModelURI(ctx context.Context, uri string) (*ModelVersion, ArtifactRoot, error) {
-	m, err := ParseModelURI(uri)
+	m, err := parseModelURI(uri)
 	if err != nil {
 		return nil, ArtifactRoot{}, err
 	}
@@ -313,7 +313,7 @@ func (c *Client) ResolveModelURI(ctx context.Context, uri string) (*ModelVersion
 	if err != nil {
 		return nil, ArtifactRoot{}, fmt.Errorf("mlflow: resolve %s: %w", uri, err)
 	}
-	src, err := c.GetModelVersionDownloadURI(ctx, mv.Name, mv.Version)
+	src, err := c.getModelVersionDownloadURI(ctx, mv.Name, mv.Version)
 	if err != nil {
 		return nil, ArtifactRoot{}, fmt.Errorf("mlflow: resolve %s: %w", uri, err)
 	}

@@ -28,9 +28,9 @@ func TestParseModelURI(t *testing.T) {
 		{"models:/catdog/1/../../x", ModelURI{}, true},
 	}
 	for _, tc := range tests {
-		got, err := ParseModelURI(tc.in)
+		got, err := parseModelURI(tc.in)
 		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("ParseModelURI(%q) = %+v, %v; want %+v, err=%t", tc.in, got, err, tc.want, tc.err)
+			t.Errorf("parseModelURI(%q) = %+v, %v; want %+v, err=%t", tc.in, got, err, tc.want, tc.err)
 		}
 	}
 }

@@ -207,7 +207,7 @@ func TestTransportDetails(t *testing.T) {
 	ctx := context.Background()
 
 	// a path prefix in the tracking URI is kept; bearer token sent; unknown JSON fields ignored
-	c, _ := New(srv.URL+"/mlflow/", WithToken("s3cret-token"))
+	c, _ := New(srv.URL+"/mlflow/", withToken("s3cret-token"))
 	exp, err := c.GetExperiment(ctx, "7")
 	if err != nil || exp.ID != "7" {
 		t.Fatalf("GetExperiment = %+v, %v", exp, err)
@@ -221,7 +221,7 @@ func TestTransportDetails(t *testing.T) {
 	}
 
 	// basic auth wins over the token (as in the Python client); credentials in the URI are not echoed
-	c, _ = New(strings.Replace(srv.URL, "http://", "http://alice:pw@", 1), WithToken("tok"))
+	c, _ = New(strings.Replace(srv.URL, "http://", "http://alice:pw@", 1), withToken("tok"))
 	if err := c.DeleteAlias(ctx, "m", "champion"); err != nil {
 		t.Fatal(err)
 	}

@@ -139,12 +139,6 @@ func (c *Client) TerminateRun(ctx context.Context, runID, status string) error {
 	return err
 }
 
-// DeleteRun marks a run deleted.
-func (c *Client) DeleteRun(ctx context.Context, runID string) error {
-	return c.do(ctx, request{method: http.MethodPost, path: api("/runs/delete"),
-		body: map[string]any{"run_id": runID}, idempotent: true})
-}
-
 // RunQuery selects runs; zero values use the server defaults.
 type RunQuery struct {
 	ExperimentIDs []string
