@@ -2,11 +2,13 @@ package main
 
 import (
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/catdog-mlops/catdog/internal/testenv"
 )
@@ -69,5 +71,49 @@ func TestExitStatus(t *testing.T) {
 				t.Errorf("doubled prefix: %q", got)
 			}
 		})
+	}
+}
+
+// TestExitStatusInterrupted: Ctrl-C (SIGINT) during a long step stops it through its context
+// and the real binary exits 130. The step is `catdog health` waiting on a server that accepts
+// the connection and never answers.
+func TestExitStatusInterrupted(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	bin := filepath.Join(t.TempDir(), "catdog")
+	testenv.Run(t, root, nil, "go", "build", "-tags", "catdog_light", "-o", bin, "./cmd/catdog")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	cmd := exec.Command(bin, "health", "--url", "http://"+l.Addr().String()+"/health", "--timeout", "2m")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-accepted:
+		defer c.Close()
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("catdog health never connected")
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitSignal {
+		t.Fatalf("exit: %v, want status %d (stderr %q)", err, exitSignal, stderr.String())
+	}
+	if got, want := stderr.String(), "catdog health: context canceled\n"; got != want {
+		t.Errorf("stderr %q, want %q", got, want)
 	}
 }

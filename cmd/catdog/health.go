@@ -26,6 +26,9 @@ func healthCommand() *cli.Command {
 			}
 			resp, err := client.Do(req)
 			if err != nil {
+				if cerr := c.Context.Err(); cerr != nil {
+					return fmt.Errorf("catdog health: %w", cerr) // interrupted: exit 130, not "unhealthy"
+				}
 				return cli.Exit(fmt.Sprintf("unhealthy: %v", err), 1)
 			}
 			resp.Body.Close()
