@@ -148,87 +148,27 @@ func runImageBuild(c *cli.Context) error {
 	if err != nil {
 		return fail(a, "image tags", fmt.Errorf("image build: %w", err))
 	}
-	created := time.Unix(0, 0)
-	if sde := c.Int64("source-date-epoch"); sde >= 0 {
-		created = time.Unix(sde, 0)
+	spec, err := buildSpec(c, gc)
+	if _, usage := err.(cli.ExitCoder); usage {
+		return err // a bad label is a usage error (exit 2), not a failed build
 	}
-	libs, err := imagebuild.LibrariesIn(c.String("libtorch-dir"))
 	if err != nil {
 		return fail(a, "image build", err)
-	}
-	labels, err := imageLabels(c, gc)
-	if err != nil {
-		return cli.Exit("catdog image build: "+err.Error(), 2)
-	}
-	spec := imagebuild.Spec{
-		Binary: c.String("binary"), Libraries: libs, ModelDir: c.String("model"),
-		BaseRef: c.String("base"), Labels: labels, Created: created,
-	}
-	if st, err := os.Stat(spec.ModelDir); err != nil || !st.IsDir() {
-		return fail(a, "image build", fmt.Errorf("image build: --model %s is not a directory", spec.ModelDir))
-	}
-	if err := checkServes(spec.Binary); err != nil {
-		return fail(a, "image build", fmt.Errorf("image build: %w", err))
-	}
-	cache, err := imagebuild.NewCache(c.String("cache-dir"))
-	if err != nil {
-		return fail(a, "image build", err)
-	}
-	opts := []imagebuild.Option{
-		imagebuild.WithCompression(imagebuild.Compression(c.String("compression")), c.Int("level")),
-		imagebuild.WithKeychain(publish.Keychain()),
-		imagebuild.WithLogger(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))),
-	}
-	if f := newProgress(c.App.ErrWriter, c.Bool("quiet"), byteLines); f != nil {
-		opts = append(opts, imagebuild.WithProgress(func(name string, done, total int64) {
-			f(progress.Update{Op: "compress " + name, Done: done, Total: total, Bytes: true, Final: done == total})
-		}))
 	}
 	end := a.Group("Build image")
 	start := time.Now()
-	res, err := imagebuild.NewBuilder(cache, opts...).Build(c.Context, spec)
+	res, err := buildImage(c, spec)
 	end()
 	if err != nil {
 		return fail(a, "image build", err)
 	}
 	buildTime := time.Since(start)
 	fmt.Fprintf(c.App.Writer, "built %s in %.1fs\n", res.Digest, buildTime.Seconds())
-	rows := make([][]string, 0, len(res.Layers))
-	for _, l := range res.Layers {
-		state := "compressed"
-		if l.Cached {
-			state = "cached"
-		}
-		rows = append(rows, []string{l.Name, l.Digest.String(), humanBytes(l.Size), state})
+	summary := buildSummary(res, buildTime)
+	if err := writeImageFiles(c, res, tagList); err != nil {
+		return fail(a, "image build", err)
 	}
-	summary := "### catdog image\n\n" + fmt.Sprintf("Digest `%s`, built in %.1f s.\n\n", res.Digest, buildTime.Seconds()) +
-		gha.Table([]string{"layer", "digest", "size", "build"}, rows)
-
-	layoutTag := c.String("layout-tag")
-	if layoutTag == "" {
-		layoutTag = tagList[0]
-	}
-	if dir := c.String("oci-layout"); dir != "" {
-		if err := publish.WriteLayout(res.Image, dir, layoutTag); err != nil {
-			return fail(a, "image build", err)
-		}
-		fmt.Fprintf(c.App.Writer, "wrote OCI layout %s (tag %s)\n", dir, layoutTag)
-	}
-	if path := c.String("tarball"); path != "" {
-		repo := c.String("repo")
-		if repo == "" {
-			repo = "catdog"
-		}
-		refs := make([]string, 0, len(tagList))
-		for _, t := range tagList {
-			refs = append(refs, repo+":"+t)
-		}
-		if err := publish.WriteTarball(res.Image, path, refs); err != nil {
-			return fail(a, "image build", err)
-		}
-		fmt.Fprintf(c.App.Writer, "wrote tarball %s\n", path)
-	}
-	outputs := map[string]string{"digest": res.Digest.String(), "tags": strings.Join(tagList, "\n"), "version": labels[imagebuild.LabelVersion]}
+	outputs := map[string]string{"digest": res.Digest.String(), "tags": strings.Join(tagList, "\n"), "version": spec.Labels[imagebuild.LabelVersion]}
 	if repo := c.String("repo"); repo != "" {
 		pushed, err := push(c, a, res.Image, repo, tagList)
 		if err != nil {
@@ -246,6 +186,97 @@ func runImageBuild(c *cli.Context) error {
 	}
 	if a.Enabled() {
 		return a.AppendSummary(summary)
+	}
+	return nil
+}
+
+// buildSpec reads the build flags into an imagebuild.Spec: the libtorch libraries, the labels
+// (an invalid one is a usage error), the model directory and a binary that serves.
+func buildSpec(c *cli.Context, gc tags.Context) (imagebuild.Spec, error) {
+	created := time.Unix(0, 0)
+	if sde := c.Int64("source-date-epoch"); sde >= 0 {
+		created = time.Unix(sde, 0)
+	}
+	libs, err := imagebuild.LibrariesIn(c.String("libtorch-dir"))
+	if err != nil {
+		return imagebuild.Spec{}, err
+	}
+	labels, err := imageLabels(c, gc)
+	if err != nil {
+		return imagebuild.Spec{}, cli.Exit("catdog image build: "+err.Error(), 2)
+	}
+	spec := imagebuild.Spec{
+		Binary: c.String("binary"), Libraries: libs, ModelDir: c.String("model"),
+		BaseRef: c.String("base"), Labels: labels, Created: created,
+	}
+	if st, err := os.Stat(spec.ModelDir); err != nil || !st.IsDir() {
+		return spec, fmt.Errorf("image build: --model %s is not a directory", spec.ModelDir)
+	}
+	if err := checkServes(spec.Binary); err != nil {
+		return spec, fmt.Errorf("image build: %w", err)
+	}
+	return spec, nil
+}
+
+// buildImage builds spec with the layer cache, compression and progress the flags ask for.
+func buildImage(c *cli.Context, spec imagebuild.Spec) (*imagebuild.Result, error) {
+	cache, err := imagebuild.NewCache(c.String("cache-dir"))
+	if err != nil {
+		return nil, err
+	}
+	opts := []imagebuild.Option{
+		imagebuild.WithCompression(imagebuild.Compression(c.String("compression")), c.Int("level")),
+		imagebuild.WithKeychain(publish.Keychain()),
+		imagebuild.WithLogger(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))),
+	}
+	if f := newProgress(c.App.ErrWriter, c.Bool("quiet"), byteLines); f != nil {
+		opts = append(opts, imagebuild.WithProgress(func(name string, done, total int64) {
+			f(progress.Update{Op: "compress " + name, Done: done, Total: total, Bytes: true, Final: done == total})
+		}))
+	}
+	return imagebuild.NewBuilder(cache, opts...).Build(c.Context, spec)
+}
+
+// buildSummary is the step summary of a build: the digest, the time and a table of layers.
+func buildSummary(res *imagebuild.Result, buildTime time.Duration) string {
+	rows := make([][]string, 0, len(res.Layers))
+	for _, l := range res.Layers {
+		state := "compressed"
+		if l.Cached {
+			state = "cached"
+		}
+		rows = append(rows, []string{l.Name, l.Digest.String(), humanBytes(l.Size), state})
+	}
+	return "### catdog image\n\n" + fmt.Sprintf("Digest `%s`, built in %.1f s.\n\n", res.Digest, buildTime.Seconds()) +
+		gha.Table([]string{"layer", "digest", "size", "build"}, rows)
+}
+
+// writeImageFiles writes the OCI layout (--oci-layout, tagged --layout-tag or the first tag)
+// and the docker tarball (--tarball, as REPO:TAG for every tag) when asked for.
+func writeImageFiles(c *cli.Context, res *imagebuild.Result, tagList []string) error {
+	layoutTag := c.String("layout-tag")
+	if layoutTag == "" {
+		layoutTag = tagList[0]
+	}
+	if dir := c.String("oci-layout"); dir != "" {
+		if err := publish.WriteLayout(res.Image, dir, layoutTag); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "wrote OCI layout %s (tag %s)\n", dir, layoutTag)
+	}
+	if path := c.String("tarball"); path != "" {
+		repo := c.String("repo")
+		if repo == "" {
+			repo = "catdog"
+		}
+		refs := make([]string, 0, len(tagList))
+		for _, t := range tagList {
+			refs = append(refs, repo+":"+t)
+		}
+		if err := publish.WriteTarball(res.Image, path, refs); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "wrote tarball %s\n", path)
 	}
 	return nil
 }
