@@ -1,7 +1,6 @@
 package gha
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -9,44 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// parseOutputFile reads a $GITHUB_OUTPUT file the way the runner does: "name=value" lines and
-// "name<<DELIM" ... "DELIM" blocks.
-func parseOutputFile(t *testing.T, path string) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := sc.Text()
-		if name, delim, ok := strings.Cut(line, "<<"); ok && !strings.Contains(name, "=") {
-			var val []string
-			closed := false
-			for sc.Scan() {
-				if sc.Text() == delim {
-					closed = true
-					break
-				}
-				val = append(val, sc.Text())
-			}
-			if !closed {
-				t.Fatalf("heredoc for %s not closed", name)
-			}
-			out[name] = strings.Join(val, "\n")
-			continue
-		}
-		name, val, ok := strings.Cut(line, "=")
-		if !ok {
-			t.Fatalf("bad output line %q", line)
-		}
-		out[name] = val
-	}
-	return out
-}
+	"github.com/catdog-mlops/catdog/internal/testenv"
+)
 
 func newTestActions(t *testing.T) (*Actions, *bytes.Buffer, string, string) {
 	t.Helper()
@@ -73,7 +37,7 @@ func TestSetOutputIsMultiLineSafe(t *testing.T) {
 			t.Fatalf("SetOutput(%s): %v", k, err)
 		}
 	}
-	got := parseOutputFile(t, outPath)
+	got := testenv.GitHubOutputs(t, outPath)
 	if len(got) != len(values) {
 		t.Errorf("file has %d outputs, want %d: %v", len(got), len(values), got)
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,31 +11,6 @@ import (
 
 	"github.com/catdog-mlops/catdog/internal/testenv"
 )
-
-// imgOutputs parses a $GITHUB_OUTPUT file (name=value lines and name<<DELIM heredocs).
-func imgOutputs(t *testing.T, path string) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		name, delim, ok := strings.Cut(sc.Text(), "<<")
-		if !ok {
-			k, v, _ := strings.Cut(sc.Text(), "=")
-			out[k] = v
-			continue
-		}
-		var lines []string
-		for sc.Scan() && sc.Text() != delim {
-			lines = append(lines, sc.Text())
-		}
-		out[name] = strings.Join(lines, "\n")
-	}
-	return out
-}
 
 // TestImageEndToEnd is the smoke path of the CI and CD workflows on a freshly trained tiny
 // model: build the catdog binary, prepare + train, `catdog image build` (OCI layout), `catdog
@@ -93,7 +66,7 @@ func TestImageEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "::group::Build image") {
 		t.Errorf("no ::group:: in the build output:\n%s", out)
 	}
-	outputs := imgOutputs(t, outFile)
+	outputs := testenv.GitHubOutputs(t, outFile)
 	if outputs["tags"] != "1.4.0\n1.4\nsha-d6cd1e2\nlatest" || !strings.HasPrefix(outputs["digest"], "sha256:") || outputs["version"] != "1.4.0" {
 		t.Fatalf("build outputs = %v", outputs)
 	}
@@ -112,7 +85,7 @@ func TestImageEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Run(t, work, env, bin, "image", "push", "--oci-layout", "layout", "--repo", repo, "-q")
-	outputs = imgOutputs(t, outFile)
+	outputs = testenv.GitHubOutputs(t, outFile)
 	if outputs["digest"] != digest || outputs["image"] != repo+"@"+digest {
 		t.Fatalf("push outputs = %v, want digest %s", outputs, digest)
 	}
@@ -140,7 +113,7 @@ func TestImageEndToEnd(t *testing.T) {
 		t.Fatalf("image run:\n%s", out)
 	}
 	step("image run")
-	label := imgOutputs(t, outFile)["label"]
+	label := testenv.GitHubOutputs(t, outFile)["label"]
 	if label != "cat" && label != "dog" {
 		t.Errorf("smoke label output = %q", label)
 	}
