@@ -35,7 +35,7 @@ var ErrInvalidDir = errors.New("invalid .dir object")
 // ensure_ascii escapes, no trailing newline). entries is not modified.
 func EncodeDir(entries []DirEntry) []byte {
 	sorted := append([]DirEntry(nil), entries...)
-	SortDir(sorted)
+	sortDir(sorted)
 	var b bytes.Buffer
 	b.Grow(len(sorted) * 80)
 	b.WriteByte('[')
@@ -53,8 +53,8 @@ func EncodeDir(entries []DirEntry) []byte {
 	return b.Bytes()
 }
 
-// SortDir sorts entries by relpath in code-point order, the order dvc writes them.
-func SortDir(entries []DirEntry) {
+// sortDir sorts entries by relpath in code-point order, the order dvc writes them.
+func sortDir(entries []DirEntry) {
 	sort.Slice(entries, func(i, j int) bool { return entries[i].RelPath < entries[j].RelPath })
 }
 
@@ -106,12 +106,12 @@ func ParseDir(data []byte) ([]DirEntry, error) {
 		if !ValidOID(md) || IsDirOID(md) {
 			return nil, fmt.Errorf("%w: entry %d: bad md5 %q", ErrInvalidDir, i, *r.MD5)
 		}
-		if err := CheckRelPath(*r.RelPath); err != nil {
+		if err := checkRelPath(*r.RelPath); err != nil {
 			return nil, fmt.Errorf("%w: entry %d: %w", ErrInvalidDir, i, err)
 		}
 		out = append(out, DirEntry{MD5: md, RelPath: *r.RelPath})
 	}
-	SortDir(out)
+	sortDir(out)
 	for i := 1; i < len(out); i++ {
 		if out[i].RelPath == out[i-1].RelPath {
 			return nil, fmt.Errorf("%w: duplicate relpath %q", ErrInvalidDir, out[i].RelPath)
@@ -120,9 +120,9 @@ func ParseDir(data []byte) ([]DirEntry, error) {
 	return out, nil
 }
 
-// CheckRelPath rejects slash-separated relative paths that could leave their root: empty,
+// checkRelPath rejects slash-separated relative paths that could leave their root: empty,
 // absolute, with empty, "." or ".." segments, or with NUL bytes or invalid UTF-8.
-func CheckRelPath(p string) error {
+func checkRelPath(p string) error {
 	if p == "" {
 		return errors.New("empty path")
 	}

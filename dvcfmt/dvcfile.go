@@ -194,7 +194,7 @@ func parseOut(n *yaml.Node) (Out, error) {
 
 // checkOutPath accepts paths relative to the .dvc file that stay below its directory.
 func checkOutPath(p string) error {
-	if err := CheckRelPath(strings.TrimSuffix(p, "/")); err != nil {
+	if err := checkRelPath(strings.TrimSuffix(p, "/")); err != nil {
 		return fmt.Errorf("path: %w", err)
 	}
 	return nil

@@ -86,15 +86,15 @@ func ReadSpec(path string) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
-	s, err := ParseSpec(b)
+	s, err := parseSpec(b)
 	if err != nil {
 		return nil, fmt.Errorf("sweep: %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// ParseSpec parses and validates a spec, filling defaults (goal maximize, eta 3, min_epochs 1).
-func ParseSpec(b []byte) (*Spec, error) {
+// parseSpec parses and validates a spec, filling defaults (goal maximize, eta 3, min_epochs 1).
+func parseSpec(b []byte) (*Spec, error) {
 	var s Spec
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)

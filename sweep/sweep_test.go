@@ -33,16 +33,16 @@ func TestParseSpecErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseSpec([]byte(tc.yaml))
+			_, err := parseSpec([]byte(tc.yaml))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("ParseSpec: %v; want an error containing %q", err, tc.want)
+				t.Fatalf("parseSpec: %v; want an error containing %q", err, tc.want)
 			}
 		})
 	}
 }
 
 func TestGenerateTrials(t *testing.T) {
-	grid, err := ParseSpec([]byte("method: grid\nmetric: val_accuracy\nparameters:\n  lr: {values: [0.001, 0.003]}\n  batch_size: {values: [16, 32, 64]}\n  arch.widths: {values: [[8, 16], [16, 32]]}\n"))
+	grid, err := parseSpec([]byte("method: grid\nmetric: val_accuracy\nparameters:\n  lr: {values: [0.001, 0.003]}\n  batch_size: {values: [16, 32, 64]}\n  arch.widths: {values: [[8, 16], [16, 32]]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +62,8 @@ func TestGenerateTrials(t *testing.T) {
 		t.Errorf("list value formats as %q", FormatValue(ts[0].Params["arch.widths"]))
 	}
 	rs := "method: random\nmetric: m\ntrials: 20\nseed: 7\nparameters:\n  lr: {min: 1.0e-4, max: 1.0e-2, log: true}\n  batch_size: {values: [16, 32]}\n  epochs: {min: 1, max: 3, int: true}\n"
-	a, _ := ParseSpec([]byte(rs))
-	b, _ := ParseSpec([]byte(rs))
+	a, _ := parseSpec([]byte(rs))
+	b, _ := parseSpec([]byte(rs))
 	ta, tb := a.GenerateTrials(), b.GenerateTrials()
 	if !reflect.DeepEqual(ta, tb) || len(ta) != 20 {
 		t.Fatalf("random trials are not reproducible from the seed")
@@ -80,7 +80,7 @@ func TestGenerateTrials(t *testing.T) {
 	if len(lrs) < 15 {
 		t.Errorf("only %d distinct lr values in 20 samples", len(lrs))
 	}
-	c, _ := ParseSpec([]byte(strings.Replace(rs, "seed: 7", "seed: 8", 1)))
+	c, _ := parseSpec([]byte(strings.Replace(rs, "seed: 7", "seed: 8", 1)))
 	if reflect.DeepEqual(c.GenerateTrials(), ta) || c.Hash() == a.Hash() {
 		t.Error("another seed gives the same trials or the same hash")
 	}
@@ -126,7 +126,7 @@ func (f *fakeRunner) RunTrial(ctx context.Context, tr Trial, report func(int, fl
 
 func TestHalvingStopsBadTrialsEarly(t *testing.T) {
 	// lr values in this order: the 2nd, 4th and 5th trials are worse than an earlier one
-	spec, err := ParseSpec([]byte("method: halving\nmetric: m\nhalving: {min_epochs: 1, eta: 2}\nparameters:\n  lr: {values: [0.5, 0.2, 0.9, 0.1, 0.3, 1.0]}\n"))
+	spec, err := parseSpec([]byte("method: halving\nmetric: m\nhalving: {min_epochs: 1, eta: 2}\nparameters:\n  lr: {values: [0.5, 0.2, 0.9, 0.1, 0.3, 1.0]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestHalvingStopsBadTrialsEarly(t *testing.T) {
 }
 
 func TestRunResumesAfterInterrupt(t *testing.T) {
-	spec, err := ParseSpec([]byte("method: random\nmetric: m\ntrials: 6\nseed: 3\nparameters:\n  lr: {min: 0.1, max: 1}\n  batch_size: {values: [8, 16]}\n"))
+	spec, err := parseSpec([]byte("method: random\nmetric: m\ntrials: 6\nseed: 3\nparameters:\n  lr: {min: 0.1, max: 1}\n  batch_size: {values: [8, 16]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,14 +206,14 @@ func TestRunResumesAfterInterrupt(t *testing.T) {
 		}
 	}
 	// another spec in the same directory is refused
-	other, _ := ParseSpec([]byte("method: random\nmetric: m\ntrials: 5\nparameters:\n  lr: {min: 0.1, max: 1}\n"))
+	other, _ := parseSpec([]byte("method: random\nmetric: m\ntrials: 5\nparameters:\n  lr: {min: 0.1, max: 1}\n"))
 	if _, err := Run(context.Background(), Options{Spec: other, Dir: dir, Runner: f2}); !errors.Is(err, ErrSpecChanged) {
 		t.Fatalf("Run with another spec: %v", err)
 	}
 }
 
 func TestRunParallel(t *testing.T) {
-	spec, _ := ParseSpec([]byte("method: grid\nmetric: m\nparameters:\n  lr: {values: [0.1, 0.2, 0.3, 0.4]}\n"))
+	spec, _ := parseSpec([]byte("method: grid\nmetric: m\nparameters:\n  lr: {values: [0.1, 0.2, 0.3, 0.4]}\n"))
 	f := &fakeRunner{epochs: 2, delay: 50 * time.Millisecond}
 	st, err := Run(context.Background(), Options{Spec: spec, Dir: t.TempDir(), Runner: f, Parallel: 2})
 	if err != nil || st.Count()[Done] != 4 {
@@ -225,7 +225,7 @@ func TestRunParallel(t *testing.T) {
 }
 
 func TestFailedTrialIsReported(t *testing.T) {
-	spec, _ := ParseSpec([]byte("method: grid\nmetric: m\nparameters:\n  lr: {values: [0.1, 0.2]}\n"))
+	spec, _ := parseSpec([]byte("method: grid\nmetric: m\nparameters:\n  lr: {values: [0.1, 0.2]}\n"))
 	boom := errors.New("loss diverged")
 	r := RunnerFunc(func(ctx context.Context, tr Trial, report func(int, float64) bool) (string, error) {
 		if tr.Index == 1 {

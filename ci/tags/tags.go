@@ -11,7 +11,8 @@
 //
 // so refs/heads/my/branch gives "my-branch", refs/pull/12/merge gives "pr-12", refs/tags/v1.2.3
 // gives "1.2.3", "1.2" and "latest", and every commit adds "sha-<7 hex>". It is a pure function
-// of its input; FromGit and FromEnv only gather the input.
+// of its input; FromGit only gathers the input (in Actions, catdog image's --ref and --sha
+// read GITHUB_REF and GITHUB_SHA).
 package tags
 
 import (
@@ -31,11 +32,6 @@ type Context struct {
 	SHA string
 }
 
-// FromEnv builds a Context from the GitHub Actions variables GITHUB_REF and GITHUB_SHA.
-func FromEnv(getenv func(string) string) Context {
-	return Context{Ref: getenv("GITHUB_REF"), SHA: getenv("GITHUB_SHA")}
-}
-
 // ErrNoTags is returned when the context yields no tag at all (no recognised ref and no SHA).
 var ErrNoTags = errors.New("tags: no tag can be derived from the git context")
 
@@ -50,8 +46,8 @@ var semverRe = regexp.MustCompile(`^[v=]?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*
 
 var shaRe = regexp.MustCompile(`^[0-9a-fA-F]{7,64}$`)
 
-// Sanitize makes s a valid tag the way metadata-action does.
-func Sanitize(s string) string { return invalidTagChars.ReplaceAllString(s, "-") }
+// sanitize makes s a valid tag the way metadata-action does.
+func sanitize(s string) string { return invalidTagChars.ReplaceAllString(s, "-") }
 
 // Compute returns the tags for c, ordered as metadata-action outputs them: the
 // highest-priority tag (semver > ref > sha), the other partial tags, then "latest".
@@ -65,7 +61,7 @@ func Compute(c Context) ([]string, error) {
 		if tag == "" {
 			return
 		}
-		tag = Sanitize(tag)
+		tag = sanitize(tag)
 		for _, t := range out {
 			if t == tag {
 				return
@@ -120,7 +116,7 @@ func Version(c Context) string {
 }
 
 // FromGit reads the ref and commit of the checkout at dir with git (for local builds; in
-// Actions use FromEnv). A detached HEAD gives an empty Ref.
+// Actions GITHUB_REF and GITHUB_SHA give them). A detached HEAD gives an empty Ref.
 func FromGit(ctx context.Context, dir string) (Context, error) {
 	run := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, "git", args...)

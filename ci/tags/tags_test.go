@@ -55,22 +55,14 @@ func TestComputeErrors(t *testing.T) {
 
 func TestSanitizeOutputIsAValidTag(t *testing.T) {
 	for _, in := range []string{"a/b", "a b", "ä", "x:y@z", "ok.1_2-3"} {
-		got := Sanitize(in)
+		got := sanitize(in)
 		for _, r := range got {
 			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-				t.Errorf("Sanitize(%q) = %q has %q", in, got, r)
+				t.Errorf("sanitize(%q) = %q has %q", in, got, r)
 			}
 		}
 	}
-	if got := Sanitize("my/branch"); got != "my-branch" {
-		t.Errorf("Sanitize(my/branch) = %q", got)
-	}
-}
-
-func TestFromEnv(t *testing.T) {
-	env := map[string]string{"GITHUB_REF": "refs/heads/main", "GITHUB_SHA": "0123456789"}
-	c := FromEnv(func(k string) string { return env[k] })
-	if c.Ref != "refs/heads/main" || c.SHA != "0123456789" {
-		t.Errorf("FromEnv = %+v", c)
+	if got := sanitize("my/branch"); got != "my-branch" {
+		t.Errorf("sanitize(my/branch) = %q", got)
 	}
 }

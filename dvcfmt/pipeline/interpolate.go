@@ -10,9 +10,9 @@ import (
 
 var interpRE = regexp.MustCompile(`\$\{\s*([^}]*?)\s*\}`)
 
-// Interpolate replaces every ${key} in s with the value of key (dotted, e.g. arch.dropout)
+// interpolate replaces every ${key} in s with the value of key (dotted, e.g. arch.dropout)
 // in vars, formatted as dvc does (booleans as true/false, floats as Python prints them).
-func Interpolate(s string, vars *Params) (string, error) {
+func interpolate(s string, vars *Params) (string, error) {
 	var err error
 	out := interpRE.ReplaceAllStringFunc(s, func(m string) string {
 		if err != nil {

@@ -161,7 +161,7 @@ func parseStage(name string, n *yaml.Node, vars *Params) (*Stage, error) {
 		return nil, errors.New("not a mapping")
 	}
 	s := &Stage{Name: name}
-	interp := func(v string) (string, error) { return Interpolate(v, vars) }
+	interp := func(v string) (string, error) { return interpolate(v, vars) }
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i].Value, n.Content[i+1]
 		var err error
