@@ -99,14 +99,18 @@ func (b *basicBlock) forward(x *ts.Tensor, train bool) *ts.Tensor {
 	a1.MustDrop()
 	out := b.bn2.ForwardT(c2, train)
 	c2.MustDrop()
+	// Out of place: gotch's in-place ops (MustAdd_) replace the tensor's C handle without
+	// freeing the old one, which then keeps the step's whole autograd graph alive (a leak of
+	// the batch's activations at every training step).
+	var sum *ts.Tensor
 	if b.down != nil {
 		d := b.down.ForwardT(x, train)
 		s := b.downBN.ForwardT(d, train)
 		d.MustDrop()
-		out.MustAdd_(s)
+		sum = out.MustAdd(s, true)
 		s.MustDrop()
 	} else {
-		out.MustAdd_(x)
+		sum = out.MustAdd(x, true)
 	}
-	return out.MustRelu(true)
+	return sum.MustRelu(true)
 }

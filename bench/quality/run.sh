@@ -11,6 +11,6 @@ model=${1:-models}
 run=${2:-}
 prepared=${PREPARED:-data/prepared}
 shifted=${SHIFTED:-data/shifted}
-go build -o bin/quality ./bench/quality
+"${GO:-go}" build -o bin/quality ./bench/quality
 [ -d "$shifted" ] || bin/quality shift -data "$prepared" -out "$shifted"
 bin/quality eval -model "$model" -data "$prepared" -shifted "$shifted" ${run:+-run-id "$run"} ${JSON:+-json "$JSON"}
