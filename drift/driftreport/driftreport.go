@@ -193,15 +193,13 @@ func plotFeature(path string, c drift.ColumnResult, ref, cur []float64) error {
 	p.Y.Min = 0
 	cv := vgimg.NewWith(vgimg.UseWH(6*vg.Inch, 3.2*vg.Inch), vgimg.UseDPI(96))
 	p.Draw(draw.New(cv))
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("driftreport: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: cv}).WriteTo(f); err != nil {
-		f.Close()
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		_, err := (vgimg.PngCanvas{Canvas: cv}).WriteTo(w)
+		return err
+	}); err != nil {
 		return fmt.Errorf("driftreport: write %s: %w", path, err)
 	}
-	return f.Close()
+	return nil
 }
 
 // binEdges is n equal-width bins over both samples (±0.5 when all values are equal).
