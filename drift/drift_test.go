@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -233,6 +234,39 @@ func TestCSVRoundTrip(t *testing.T) {
 	} {
 		if _, err := DecodeCSV(strings.NewReader(doc), tab); err == nil {
 			t.Errorf("%s: decoded", name)
+		}
+	}
+}
+
+func TestPredictionProfileTable(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		pp        PredictionProfile
+		wantCodes []float64
+		wantErr   bool
+	}{
+		{"shares become counts", PredictionProfile{Rows: 3, ClassShare: map[string]float64{"dog": 2.0 / 3, "cat": 1.0 / 3}, Confidence: []float64{0.9, 0.8, 0.7}}, []float64{0, 1, 1}, false},
+		{"a class never predicted", PredictionProfile{Rows: 2, ClassShare: map[string]float64{"cat": 0, "dog": 1}, Confidence: []float64{0.6, 0.7}}, []float64{1, 1}, false},
+		{"shares that do not count the rows", PredictionProfile{Rows: 2, ClassShare: map[string]float64{"cat": 0.5, "dog": 1}, Confidence: []float64{0.6, 0.7}}, nil, true},
+		{"confidences missing", PredictionProfile{Rows: 2, ClassShare: map[string]float64{"cat": 1}, Confidence: []float64{0.6}}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab, err := tc.pp.Table()
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if !slices.Equal(tab.Names, PredictionColumns()) || !slices.Equal(tab.Column(PredictedClassColumn), tc.wantCodes) || !slices.Equal(tab.Column(ConfidenceColumn), tc.pp.Confidence) {
+				t.Errorf("table %+v", tab)
+			}
+		})
+	}
+	classes := []string{"cat", "dog"}
+	for label, want := range map[string]float64{"cat": 0, "dog": 1, "fox": 2} {
+		if got := ClassCode(classes, label); got != want {
+			t.Errorf("ClassCode(%q) = %v, want %v", label, got, want)
 		}
 	}
 }

@@ -17,3 +17,25 @@ func TestCompareAgreesWithEvidentlySynthetic(t *testing.T) {
 		{Name: "tiny current", Ref: drifttest.Synthetic(500, 0, 11), Cur: drifttest.Synthetic(7, 0.5, 12)},
 	})
 }
+
+// The prediction columns (confidence: KS or Wasserstein; predicted_class: z-test or
+// Jensen–Shannon) as serve compares them with the validation split's predictions.
+func TestPredictionDriftAgreesWithEvidently(t *testing.T) {
+	got := drifttest.CompareWithEvidently(t, []drifttest.Case{
+		{Name: "validation-sized reference, same model", Ref: drifttest.SyntheticPredictions(200, 0.5, 0, 21), Cur: drifttest.SyntheticPredictions(100, 0.5, 0, 22)},
+		{Name: "validation-sized reference, all dogs", Ref: drifttest.SyntheticPredictions(200, 0.5, 0, 21), Cur: drifttest.SyntheticPredictions(100, 0.05, 0, 23)},
+		{Name: "validation-sized reference, unsure", Ref: drifttest.SyntheticPredictions(200, 0.5, 0, 21), Cur: drifttest.SyntheticPredictions(100, 0.5, 0.8, 24)},
+		{Name: "large reference, shifted", Ref: drifttest.SyntheticPredictions(2000, 0.5, 0, 25), Cur: drifttest.SyntheticPredictions(300, 0.3, 0.5, 26)},
+	})
+	for name, want := range map[string][2]bool{ // confidence, predicted_class drifted
+		"validation-sized reference, same model": {false, false},
+		"validation-sized reference, all dogs":   {false, true},
+		"validation-sized reference, unsure":     {true, false},
+		"large reference, shifted":               {true, true},
+	} {
+		r := got[name]
+		if len(r.Columns) != 2 || r.Columns[0].Drifted != want[0] || r.Columns[1].Drifted != want[1] {
+			t.Errorf("%s: %+v, want drifted %v", name, r.Columns, want)
+		}
+	}
+}

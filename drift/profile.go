@@ -213,3 +213,56 @@ func NewEmbeddingProfile(layer string, dim int, emb []float32) (*EmbeddingProfil
 	}
 	return e, nil
 }
+
+// Prediction columns: the live and batch comparisons of what the model predicted use these
+// names for the top-class probability (numerical) and the predicted class (categorical, coded
+// by ClassCode).
+const (
+	ConfidenceColumn     = "confidence"
+	PredictedClassColumn = "predicted_class"
+)
+
+// PredictionColumns are the prediction table's column names, in order.
+func PredictionColumns() []string { return []string{ConfidenceColumn, PredictedClassColumn} }
+
+// Classes returns the profile's class names, sorted: the codes of ClassCode.
+func (p *PredictionProfile) Classes() []string {
+	cs := make([]string, 0, len(p.ClassShare))
+	for c := range p.ClassShare {
+		cs = append(cs, c)
+	}
+	slices.Sort(cs)
+	return cs
+}
+
+// ClassCode is the value of the predicted_class column for label: its index in classes, or
+// len(classes) for a class the reference never predicted (a category of its own).
+func ClassCode(classes []string, label string) float64 {
+	if i := slices.Index(classes, label); i >= 0 {
+		return float64(i)
+	}
+	return float64(len(classes))
+}
+
+// Table returns the reference prediction table: the confidence of every validation image and
+// a predicted_class column holding round(share·rows) codes of each class (the profile keeps
+// the shares, not the per-image classes; the two-sample tests only need the counts).
+func (p *PredictionProfile) Table() (Table, error) {
+	if p.Rows < 1 || len(p.Confidence) != p.Rows {
+		return Table{}, fmt.Errorf("drift: prediction profile has %d rows and %d confidences", p.Rows, len(p.Confidence))
+	}
+	classes := p.Classes()
+	codes := make([]float64, 0, p.Rows)
+	for i, c := range classes {
+		n := int(math.Round(p.ClassShare[c] * float64(p.Rows)))
+		for range n {
+			codes = append(codes, float64(i))
+		}
+	}
+	if len(codes) != p.Rows {
+		return Table{}, fmt.Errorf("drift: prediction profile class shares %v do not count %d rows", p.ClassShare, p.Rows)
+	}
+	t := Table{Names: PredictionColumns(), Kinds: []Kind{Numerical, Categorical},
+		Columns: [][]float64{slices.Clone(p.Confidence), codes}}
+	return t, t.Validate()
+}

@@ -171,6 +171,18 @@ func NewMonitor(p *Profile, rowNames []string, cfg MonitorConfig, report func(St
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	return NewTableMonitor(p.Table(), rowNames, cfg, report)
+}
+
+// NewTableMonitor is NewMonitor against any reference table: the prediction table of a
+// PredictionProfile, say (every column of ref must be among rowNames).
+func NewTableMonitor(ref Table, rowNames []string, cfg MonitorConfig, report func(Status)) (*Monitor, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
+	if ref.Rows() == 0 {
+		return nil, errors.New("drift: empty reference table")
+	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -179,12 +191,11 @@ func NewMonitor(p *Profile, rowNames []string, cfg MonitorConfig, report func(St
 	for i, n := range rowNames {
 		pos[n] = i
 	}
-	ref := p.Table()
 	index := make([]int, len(ref.Names))
 	for i, n := range ref.Names {
 		j, ok := pos[n]
 		if !ok {
-			return nil, fmt.Errorf("drift: the profile's feature %q is not computed here (have %v)", n, rowNames)
+			return nil, fmt.Errorf("drift: the reference's column %q is not computed here (have %v)", n, rowNames)
 		}
 		index[i] = j
 	}

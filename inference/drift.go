@@ -12,19 +12,23 @@ import (
 	"github.com/catdog-mlops/catdog/imageprep"
 )
 
-// driftMonitor feeds the per-image features of every decoded image into a drift.Monitor and
-// exports each comparison as Prometheus gauges. Only feature values are kept (the window's
-// float64 ring), never image bytes.
+// driftMonitor feeds the per-image features of every decoded image into a drift.Monitor, and
+// each prediction's confidence and class into a second one when the profile records the
+// validation split's predictions, and exports each comparison as Prometheus gauges. Only
+// numbers are kept (the windows' float64 rings), never image bytes.
 type driftMonitor struct {
-	mon    *drift.Monitor
-	size   int
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	mon     *drift.Monitor
+	pred    *drift.Monitor // nil when the profile has no predictions
+	classes []string       // the prediction profile's classes: drift.ClassCode's codes
+	size    int
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
 }
 
 // driftMetrics are the gauges of the live drift comparison. The feature label takes the
-// profile's feature names (imageprep's 15 features): bounded.
+// profile's feature names (imageprep's 15 features) and the two prediction columns
+// (drift.PredictionColumns): bounded.
 type driftMetrics struct {
 	score      *prometheus.GaugeVec // feature
 	detected   *prometheus.GaugeVec // feature
@@ -36,6 +40,9 @@ type driftMetrics struct {
 	lastCheck  prometheus.Gauge
 	refRows    prometheus.Gauge
 	driftShare prometheus.Gauge
+	predShare  prometheus.Gauge
+	predWindow prometheus.Gauge
+	predChecks *prometheus.CounterVec // result: compared, too_few_rows, error
 }
 
 func newDriftMetrics(reg prometheus.Registerer) *driftMetrics {
@@ -80,12 +87,33 @@ func newDriftMetrics(reg prometheus.Registerer) *driftMetrics {
 			Name: "catdog_drift_dataset_drift_share",
 			Help: "Configured share of drifted features at which the dataset counts as drifted.",
 		}),
+		predShare: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "catdog_drift_prediction_share",
+			Help: "Share of the prediction columns (confidence, predicted_class) that drifted from the validation split's predictions in the last comparison (0-1); not part of catdog_drift_share.",
+		}),
+		predWindow: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "catdog_drift_prediction_window_size",
+			Help: "Predictions in the live prediction drift window at the last comparison.",
+		}),
+		predChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "catdog_drift_prediction_checks_total",
+			Help: "Comparisons of the live prediction window with the validation split's predictions, by result (compared, too_few_rows, error).",
+		}, []string{"result"}),
 	}
 	reg.MustRegister(m.score, m.detected, m.threshold, m.share, m.dataset, m.window, m.checks, m.lastCheck, m.refRows, m.driftShare)
 	for _, r := range []string{"compared", "too_few_rows", "error"} {
 		m.checks.WithLabelValues(r)
 	}
 	return m
+}
+
+// registerPredictions adds the prediction window's gauges (only when the profile has
+// predictions, so that a service without them exports no always-zero series).
+func (m *driftMetrics) registerPredictions(reg prometheus.Registerer) {
+	reg.MustRegister(m.predShare, m.predWindow, m.predChecks)
+	for _, r := range []string{"compared", "too_few_rows", "error"} {
+		m.predChecks.WithLabelValues(r)
+	}
 }
 
 func (m *driftMetrics) set(st drift.Status, log *slog.Logger) {
@@ -102,18 +130,7 @@ func (m *driftMetrics) set(st drift.Status, log *slog.Logger) {
 	}
 	m.checks.WithLabelValues("compared").Inc()
 	r := st.Result
-	for _, c := range r.Columns {
-		m.score.WithLabelValues(c.Feature).Set(c.Score)
-		d := 0.0
-		if c.Drifted {
-			d = 1
-		}
-		m.detected.WithLabelValues(c.Feature).Set(d)
-	}
-	m.threshold.Reset()
-	for _, c := range r.Columns {
-		m.threshold.WithLabelValues(c.Feature, string(c.Method)).Set(c.Threshold)
-	}
+	m.setColumns(r)
 	m.share.Set(r.Share)
 	ds := 0.0
 	if r.DatasetDrift {
@@ -121,6 +138,42 @@ func (m *driftMetrics) set(st drift.Status, log *slog.Logger) {
 	}
 	m.dataset.Set(ds)
 	log.Debug("drift comparison", "window", st.WindowRows, "drifted", r.Drifted, "share", r.Share, "dataset_drift", r.DatasetDrift)
+}
+
+// setColumns exports each column's score, decision, threshold and method.
+func (m *driftMetrics) setColumns(r *drift.Result) {
+	for _, c := range r.Columns {
+		m.score.WithLabelValues(c.Feature).Set(c.Score)
+		d := 0.0
+		if c.Drifted {
+			d = 1
+		}
+		m.detected.WithLabelValues(c.Feature).Set(d)
+		// The method can change between comparisons (distinct values, reference size): one
+		// threshold series per feature.
+		m.threshold.DeletePartialMatch(prometheus.Labels{"feature": c.Feature})
+		m.threshold.WithLabelValues(c.Feature, string(c.Method)).Set(c.Threshold)
+	}
+}
+
+// setPredictions exports a comparison of the prediction window. Its columns share the
+// per-feature gauges; its share is catdog_drift_prediction_share, apart from the input share
+// the CatdogInputDrift alert reads.
+func (m *driftMetrics) setPredictions(st drift.Status, log *slog.Logger) {
+	m.predWindow.Set(float64(st.WindowRows))
+	switch {
+	case st.Err != nil:
+		m.predChecks.WithLabelValues("error").Inc()
+		log.Warn("prediction drift comparison failed", "error", st.Err.Error())
+		return
+	case st.Result == nil:
+		m.predChecks.WithLabelValues("too_few_rows").Inc()
+		return
+	}
+	m.predChecks.WithLabelValues("compared").Inc()
+	m.setColumns(st.Result)
+	m.predShare.Set(st.Result.Share)
+	log.Debug("prediction drift comparison", "window", st.WindowRows, "drifted", st.Result.Drifted, "share", st.Result.Share)
 }
 
 // newDriftMonitor starts the comparison goroutine; stop ends it.
@@ -140,11 +193,29 @@ func newDriftMonitor(p *drift.Profile, cfg drift.MonitorConfig, size int, reg pr
 		ds = 0.5
 	}
 	m.driftShare.Set(ds)
+	d := &driftMonitor{mon: mon, size: size, done: make(chan struct{})}
+	if pp := p.Predictions; pp != nil {
+		ref, err := pp.Table()
+		if err != nil {
+			return nil, err
+		}
+		d.classes = pp.Classes()
+		d.pred, err = drift.NewTableMonitor(ref, drift.PredictionColumns(), cfg, func(st drift.Status) { m.setPredictions(st, log) })
+		if err != nil {
+			return nil, fmt.Errorf("inference: prediction drift: %w", err)
+		}
+		m.registerPredictions(reg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &driftMonitor{mon: mon, size: size, cancel: cancel, done: make(chan struct{})}
+	d.cancel = cancel
 	go func() {
 		defer close(d.done)
+		var wg sync.WaitGroup
+		if d.pred != nil {
+			wg.Go(func() { _ = d.pred.Run(ctx) })
+		}
 		_ = mon.Run(ctx)
+		wg.Wait()
 	}()
 	return d, nil
 }
@@ -158,6 +229,13 @@ func (d *driftMonitor) observe(rgb []byte, src imageprep.Source, fileBytes int) 
 	}
 	d.mon.Observe(f[:])
 	return f, true
+}
+
+// observePrediction adds one prediction's confidence and class to the prediction window.
+func (d *driftMonitor) observePrediction(label string, confidence float64) {
+	if d.pred != nil {
+		d.pred.Observe([]float64{confidence, drift.ClassCode(d.classes, label)})
+	}
 }
 
 func (d *driftMonitor) stop() {

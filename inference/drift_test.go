@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -271,4 +272,141 @@ func medianOf(x []float64) float64 {
 	s := append([]float64(nil), x...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+// fixedPredictions is what the fixed predictor answers for files, as drift's prediction
+// columns (confidence, predicted_class coded over classes).
+func fixedPredictions(t *testing.T, files [][]byte, classes []string) drift.Table {
+	t.Helper()
+	tab := drift.Table{Names: drift.PredictionColumns(), Kinds: []drift.Kind{drift.Numerical, drift.Categorical}, Columns: make([][]float64, 2)}
+	for _, b := range files {
+		cat := expectedCat(t, b, driftSize)
+		label, conf := "cat", cat
+		if 1-cat > cat {
+			label, conf = "dog", 1-cat
+		}
+		tab.Columns[0] = append(tab.Columns[0], conf)
+		tab.Columns[1] = append(tab.Columns[1], drift.ClassCode(classes, label))
+	}
+	return tab
+}
+
+// TestPredictionDriftMetrics: with the validation predictions in the profile, serve compares a
+// window of each prediction's confidence and class with them (Evidently's defaults: KS for the
+// confidence, the z-test for the class at 120 reference rows) and exports the result under the
+// per-feature gauges and catdog_drift_prediction_share, apart from the input share. Darkened
+// photos are all dogs to the fixed predictor (P(cat) is a sigmoid of the red channel's mean).
+func TestPredictionDriftMetrics(t *testing.T) {
+	refFiles, refRows := photoFeatures(t, 100, 160, "")
+	prof, err := drift.NewProfile(imagedrift.Table(refRows), driftSize, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := []string{"cat", "dog"}
+	refPred := fixedPredictions(t, refFiles, classes)
+	pp := &drift.PredictionProfile{Split: "val", Rows: refPred.Rows(), ClassShare: map[string]float64{"cat": 0, "dog": 0}, Confidence: refPred.Columns[0]}
+	for _, c := range refPred.Columns[1] {
+		pp.ClassShare[classes[int(c)]] += 1 / float64(refPred.Rows())
+	}
+	prof.Predictions = pp
+	ref, err := pp.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := drift.MonitorConfig{WindowSize: 40, EveryRequests: 40, Every: time.Hour, MinRows: 20}
+	h := newHarness(t, newFixed(driftSize), inference.WithDrift(prof, cfg))
+	h.waitReady()
+	compared := func() float64 {
+		v, _ := gaugeByLabel(t, h.reg, "catdog_drift_prediction_checks_total", "result", "compared")
+		return v
+	}
+	for i, tc := range []struct {
+		name        string
+		from        int
+		transform   drifttest.Transform
+		wantClass   bool // predicted_class drifted
+		wantCatLess bool // fewer cats than the reference
+	}{
+		{"normal photos", 200, "", false, false},
+		{"darkened photos", 220, drifttest.Darken, true, true},
+	} {
+		files, _ := photoFeatures(t, tc.from, tc.from+20, tc.transform)
+		for _, b := range files {
+			if r := h.post("/predict", "image/jpeg", b); r.status != 200 {
+				t.Fatalf("%s: predict: %d %s", tc.name, r.status, r.body)
+			}
+		}
+		waitFor(t, "a prediction drift comparison", func() bool { return compared() >= float64(i+1) })
+		cur := fixedPredictions(t, files, classes)
+		want, err := drift.Compare(ref, cur, drift.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := []drift.Method{want.Columns[0].Method, want.Columns[1].Method}; got[0] != drift.MethodKS || got[1] != drift.MethodZ {
+			t.Errorf("%s: methods %v, want ks and z", tc.name, got)
+		}
+		for _, c := range want.Columns {
+			score, ok := gaugeByLabel(t, h.reg, "catdog_drift_score", "feature", c.Feature)
+			det, _ := gaugeByLabel(t, h.reg, "catdog_drift_detected", "feature", c.Feature)
+			if !ok || score != c.Score || (det == 1) != c.Drifted {
+				t.Errorf("%s: %s: score %v detected %v; want %v %v", tc.name, c.Feature, score, det, c.Score, c.Drifted)
+			}
+		}
+		if got := want.Columns[1].Drifted; got != tc.wantClass {
+			t.Errorf("%s: predicted_class drifted = %v, want %v (score %v)", tc.name, got, tc.wantClass, want.Columns[1].Score)
+		}
+		cats := 0
+		for _, c := range cur.Columns[1] {
+			if c == 0 {
+				cats++
+			}
+		}
+		if less := float64(cats)/float64(cur.Rows()) < pp.ClassShare["cat"]/2; less != tc.wantCatLess {
+			t.Errorf("%s: %d cats of %d (reference share %.2f)", tc.name, cats, cur.Rows(), pp.ClassShare["cat"])
+		}
+		if v := metricValue(t, h.reg, "catdog_drift_prediction_share"); v != want.Share {
+			t.Errorf("%s: prediction share %v, want %v", tc.name, v, want.Share)
+		}
+		if v := metricValue(t, h.reg, "catdog_drift_prediction_window_size"); v != 40 {
+			t.Errorf("%s: prediction window %v, want 40", tc.name, v)
+		}
+	}
+	// The input share counts the 15 input features only.
+	waitFor(t, "two input comparisons", func() bool {
+		v, _ := gaugeByLabel(t, h.reg, "catdog_drift_checks_total", "result", "compared")
+		return v >= 2
+	})
+	drifted := 0
+	for _, f := range imageprep.FeatureNames() {
+		if d, _ := gaugeByLabel(t, h.reg, "catdog_drift_detected", "feature", f); d == 1 {
+			drifted++
+		}
+	}
+	if v := metricValue(t, h.reg, "catdog_drift_share"); v != float64(drifted)/float64(len(imageprep.FeatureNames())) {
+		t.Errorf("input share %v, want %d/15", v, drifted)
+	}
+	if problems, err := testutil.GatherAndLint(h.reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// TestNoPredictionGaugesWithoutPredictions: a profile without predictions exports no
+// prediction-window series.
+func TestNoPredictionGaugesWithoutPredictions(t *testing.T) {
+	_, rows := photoFeatures(t, 100, 110, "")
+	prof, err := drift.NewProfile(imagedrift.Table(rows), driftSize, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, newFixed(driftSize), inference.WithDrift(prof, drift.MonitorConfig{}))
+	h.waitReady()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "catdog_drift_prediction_") {
+			t.Errorf("%s exported without predictions in the profile", mf.GetName())
+		}
+	}
 }

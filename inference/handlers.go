@@ -158,6 +158,9 @@ func (s *Service) run(ctx context.Context, x []byte, n int) ([]Prediction, error
 	for _, p := range preds {
 		s.m.predictions.WithLabelValues(p.Label).Inc()
 		s.m.confidence.Observe(p.Confidence)
+		if s.drift != nil {
+			s.drift.observePrediction(p.Label, p.Confidence)
+		}
 	}
 	return preds, nil
 }

@@ -42,7 +42,7 @@ func TestPromtool(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"check rules", []string{"check", "rules", "rules/catdog.rules.yml"}, "SUCCESS: 11 rules found"},
+		{"check rules", []string{"check", "rules", "rules/catdog.rules.yml"}, "SUCCESS: 12 rules found"},
 		{"test rules", []string{"test", "rules", "rules/catdog.rules.test.yml"}, "SUCCESS"},
 		{"check config", []string{"check", "config", "prometheus.yml"}, "is valid prometheus config file"},
 	} {
@@ -137,6 +137,7 @@ func driftProfile(t *testing.T) *drift.Profile {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.Predictions = &drift.PredictionProfile{Split: "val", Rows: 4, ClassShare: map[string]float64{"cat": 0.5, "dog": 0.5}, Confidence: []float64{0.9, 0.8, 0.7, 0.95}}
 	return p
 }
 

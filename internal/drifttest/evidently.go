@@ -187,3 +187,18 @@ func Synthetic(n int, shift float64, seed uint64) drift.Table {
 		Columns: cols,
 	}
 }
+
+// SyntheticPredictions makes a prediction table (drift.PredictionColumns): a top-class
+// confidence in [0.5, 1) that moves towards 0.5 with lower (0 for none), and a predicted
+// class coded 0 (cat) with probability catShare, else 1.
+func SyntheticPredictions(n int, catShare, lower float64, seed uint64) drift.Table {
+	r := rand.New(rand.NewPCG(seed, 2))
+	conf, class := make([]float64, n), make([]float64, n)
+	for i := range conf {
+		conf[i] = 1 - 0.5*math.Pow(r.Float64(), 1+4*(1-lower))
+		if r.Float64() >= catShare {
+			class[i] = 1
+		}
+	}
+	return drift.Table{Names: drift.PredictionColumns(), Kinds: []drift.Kind{drift.Numerical, drift.Categorical}, Columns: [][]float64{conf, class}}
+}
