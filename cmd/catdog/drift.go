@@ -34,8 +34,9 @@ func driftCommand() *cli.Command {
 				trackingURIFlag(),
 				&cli.StringFlag{Name: "data", Required: true, Usage: "folder of photos (JPEG/PNG, searched recursively) or a CSV of feature rows"},
 				&cli.StringFlag{Name: "out", Value: "drift-report", Usage: "output folder"},
-				&cli.StringFlag{Name: "method", Usage: "force one method for every feature (ks, wasserstein, jensenshannon, z, chisquare, psi); default: Evidently's choice per feature"},
-				&cli.Float64Flag{Name: "drift-share", Value: 0.5, Usage: "share of drifted features at which the dataset drifts"},
+				&cli.StringFlag{Name: "params", Usage: "params.yaml whose drift: section (method, thresholds, drift_share) the comparison uses, as catdog serve --params does (default: Evidently's defaults)", EnvVars: []string{"CATDOG_PARAMS"}},
+				&cli.StringFlag{Name: "method", Usage: "force one method for every feature (ks, wasserstein, jensenshannon, z, chisquare, psi), over --params; default: Evidently's choice per feature"},
+				&cli.Float64Flag{Name: "drift-share", Usage: "share of drifted features at which the dataset drifts, over --params (default 0.5)"},
 				&cli.IntFlag{Name: "workers", Usage: "decoding goroutines (default: one per core)"},
 				&cli.BoolFlag{Name: "fail-on-drift", Usage: "exit with status 3 when the dataset drifts (for CI)"},
 				quietFlag(),
@@ -52,7 +53,17 @@ func runDriftReport(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("catdog drift report: %v", err), 2)
 	}
 	defer cleanup()
-	opts := drift.Options{Method: drift.Method(c.String("method")), DriftShare: c.Float64("drift-share")}
+	cfg, err := readDriftParams(c.String("params"))
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("catdog drift report: --params: %v", err), 2)
+	}
+	opts := cfg.Options
+	if c.IsSet("method") {
+		opts.Method = drift.Method(c.String("method"))
+	}
+	if c.IsSet("drift-share") {
+		opts.DriftShare = c.Float64("drift-share")
+	}
 	if err := opts.Validate(); err != nil {
 		return cli.Exit(fmt.Sprintf("catdog drift report: %v", err), 2)
 	}
@@ -62,12 +73,12 @@ func runDriftReport(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("catdog drift report: --data: %v", err), 2)
 	}
-	var cur drift.Table
+	var cur, predCur drift.Table
 	var skipped []driftreport.Skipped
 	if st.IsDir() {
 		cur, skipped, err = folderFeatures(ctx, c, data, profile.InputSize)
 	} else {
-		cur, err = readFeatureFile(data, ref)
+		cur, predCur, err = readFeatureFile(data, ref, profile.Predictions)
 	}
 	if err != nil {
 		return fmt.Errorf("catdog drift report: %w", err)
@@ -80,13 +91,26 @@ func runDriftReport(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("catdog drift report: %w", err)
 	}
+	tables := driftreport.Tables{Ref: ref, Cur: cur}
+	var predRes *drift.Result
+	if predCur.Rows() > 0 {
+		if tables.PredRef, err = profile.Predictions.Table(); err != nil {
+			return fmt.Errorf("catdog drift report: %w", err)
+		}
+		tables.PredCur = predCur
+		r, err := drift.Compare(tables.PredRef, predCur, opts)
+		if err != nil {
+			return fmt.Errorf("catdog drift report: predictions: %w", err)
+		}
+		predRes = &r
+	}
 	rep := &driftreport.Report{
 		Format: driftreport.Format, Version: driftreport.Version, Created: time.Now().UTC(),
 		Model: c.String("model"), Reference: profile.Source, Current: data, Skipped: skipped,
-		Options: opts, Result: res, Seconds: time.Since(start).Seconds(),
+		Options: opts, Result: res, Predictions: predRes, Seconds: time.Since(start).Seconds(),
 	}
 	out := c.String("out")
-	if err := driftreport.Write(out, rep, ref, cur); err != nil {
+	if err := driftreport.WriteTables(out, rep, tables); err != nil {
 		return fmt.Errorf("catdog drift report: %w", err)
 	}
 	if err := driftreport.WriteText(c.App.Writer, rep); err != nil {
@@ -156,25 +180,41 @@ func folderFeatures(ctx context.Context, c *cli.Context, dir string, size int) (
 
 // readFeatureFile reads feature rows from a CSV whose header names (at least) every reference
 // feature, or from `catdog serve`'s JSON log (one line per request; lines with a "features"
-// object are used, other lines skipped).
-func readFeatureFile(path string, ref drift.Table) (drift.Table, error) {
+// object are used, other lines skipped). From a log, when the profile records the validation
+// split's predictions (pp), it also returns the prediction table of the lines that carry a
+// "class" and a "confidence" (empty otherwise).
+func readFeatureFile(path string, ref drift.Table, pp *drift.PredictionProfile) (drift.Table, drift.Table, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return drift.Table{}, err
+		return drift.Table{}, drift.Table{}, err
 	}
 	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
 		t, err := drift.DecodeCSV(bytes.NewReader(b), ref)
 		if err != nil {
-			return drift.Table{}, fmt.Errorf("%s: %w", path, err)
+			return drift.Table{}, drift.Table{}, fmt.Errorf("%s: %w", path, err)
 		}
-		return t, nil
+		return t, drift.Table{}, nil
 	}
 	t := drift.Table{Names: ref.Names, Kinds: ref.Kinds, Columns: make([][]float64, len(ref.Names))}
+	pred := drift.Table{Names: drift.PredictionColumns(), Kinds: []drift.Kind{drift.Numerical, drift.Categorical}, Columns: make([][]float64, 2)}
+	var classes []string
+	if pp != nil {
+		classes = pp.Classes()
+	}
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		var rec struct {
-			Features map[string]float64 `json:"features"`
+			Features   map[string]float64 `json:"features"`
+			Class      string             `json:"class"`
+			Confidence *float64           `json:"confidence"`
 		}
-		if json.Unmarshal(line, &rec) != nil || rec.Features == nil {
+		if json.Unmarshal(line, &rec) != nil {
+			continue
+		}
+		if pp != nil && rec.Class != "" && rec.Confidence != nil {
+			pred.Columns[0] = append(pred.Columns[0], *rec.Confidence)
+			pred.Columns[1] = append(pred.Columns[1], drift.ClassCode(classes, rec.Class))
+		}
+		if rec.Features == nil {
 			continue
 		}
 		row := make([]float64, len(ref.Names))
@@ -192,7 +232,32 @@ func readFeatureFile(path string, ref drift.Table) (drift.Table, error) {
 		}
 	}
 	if t.Rows() == 0 {
-		return drift.Table{}, fmt.Errorf("%s: no log line with the features %v (is drift monitoring on in catdog serve?)", path, ref.Names)
+		return drift.Table{}, drift.Table{}, fmt.Errorf("%s: no log line with the features %v (is drift monitoring on in catdog serve?)", path, ref.Names)
 	}
-	return t, t.Validate()
+	if err := t.Validate(); err != nil {
+		return drift.Table{}, drift.Table{}, err
+	}
+	if err := pred.Validate(); err != nil {
+		return drift.Table{}, drift.Table{}, fmt.Errorf("%s: predictions: %w", path, err)
+	}
+	return t, pred, nil
+}
+
+// readDriftParams reads the drift: section of a params.yaml (drift.DecodeParams), or returns
+// the defaults for "": the one loader of `catdog serve --params` and `catdog drift report
+// --params`.
+func readDriftParams(path string) (drift.MonitorConfig, error) {
+	if path == "" {
+		return drift.MonitorConfig{}.WithDefaults(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return drift.MonitorConfig{}, err
+	}
+	defer f.Close()
+	cfg, err := drift.DecodeParams(f)
+	if err != nil {
+		return drift.MonitorConfig{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
 }

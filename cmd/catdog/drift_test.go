@@ -171,3 +171,152 @@ func TestDriftReportCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestDriftReportServeLogAndParams: a serve log whose lines carry the prediction gets a
+// prediction comparison beside the input one when the profile records the validation
+// predictions; --params sets the methods and share as serve reads them, flags override it.
+func TestDriftReportServeLogAndParams(t *testing.T) {
+	model := driftModelDir(t)
+	f, err := os.Open(filepath.Join(model, drift.ProfileFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := drift.DecodeProfile(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := drifttest.SyntheticPredictions(200, 0.5, 0, 1)
+	prof.Predictions = &drift.PredictionProfile{Split: "val", Rows: 200, ClassShare: map[string]float64{"cat": 0, "dog": 0}, Confidence: ref.Columns[0]}
+	for _, c := range ref.Columns[1] {
+		prof.Predictions.ClassShare[[]string{"cat", "dog"}[int(c)]] += 1.0 / 200
+	}
+	var pb bytes.Buffer
+	if err := prof.Encode(&pb); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(model, drift.ProfileFile), pb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// 60 requests of undrifted photos, every one answered "dog" with confidence ~1.
+	dev := filepath.Join(testenv.SharedData(t), "petimages-dev")
+	var paths []string
+	for i := 400; i < 430; i++ {
+		paths = append(paths, filepath.Join(dev, "Cat", fmt.Sprintf("cat.%d.jpg", i)), filepath.Join(dev, "Dog", fmt.Sprintf("dog.%d.jpg", i)))
+	}
+	rows, _, err := imagedrift.Files(t.Context(), paths, imagedrift.FilesOptions{Size: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	log.WriteString(`{"msg":"listening"}` + "\n")
+	for i, r := range rows {
+		feats := map[string]float64{}
+		for j, n := range imageprep.FeatureNames() {
+			feats[n] = r[j]
+		}
+		line, _ := json.Marshal(map[string]any{"msg": "request", "endpoint": "predict", "class": "dog", "confidence": 0.99 - float64(i)/1e4, "features": feats})
+		log.Write(append(line, '\n'))
+	}
+	logFile := filepath.Join(t.TempDir(), "serve.log")
+	if err := os.WriteFile(logFile, log.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	params := filepath.Join(t.TempDir(), "params.yaml")
+	if err := os.WriteFile(params, []byte("epochs: 3\ndrift:\n  method: psi\n  thresholds: {psi: 0.25}\n  drift_share: 0.3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantMethod drift.Method // of every input column
+		wantThresh float64
+		wantShare  float64
+	}{
+		{"defaults", nil, "", 0, 0.5},
+		{"params", []string{"--params", params}, drift.MethodPSI, 0.25, 0.3},
+		{"flags over params", []string{"--params", params, "--method", "wasserstein", "--drift-share", "0.7"}, drift.MethodWasserstein, 0.1, 0.7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			args := append([]string{"drift", "report", "--model", model, "--data", logFile, "--out", out, "-q"}, tc.args...)
+			stdout, stderr, err := prepareCLI(t, args...)
+			if err != nil {
+				t.Fatalf("%v\n%s\n%s", err, stdout, stderr)
+			}
+			var rep driftreport.Report
+			if b, err := os.ReadFile(filepath.Join(out, driftreport.JSONFile)); err != nil || json.Unmarshal(b, &rep) != nil {
+				t.Fatalf("report: %v", err)
+			}
+			if rep.CurrentRows != 60 || rep.DriftShare != tc.wantShare || len(rep.Columns) != 15 {
+				t.Fatalf("rows %d, drift share %v, %d columns", rep.CurrentRows, rep.DriftShare, len(rep.Columns))
+			}
+			for _, c := range rep.Columns {
+				if tc.wantMethod != "" && (c.Method != tc.wantMethod || c.Threshold != tc.wantThresh) {
+					t.Errorf("%s: %s at %v, want %s at %v", c.Feature, c.Method, c.Threshold, tc.wantMethod, tc.wantThresh)
+				}
+			}
+			p := rep.Predictions
+			if p == nil || p.CurrentRows != 60 || p.ReferenceRows != 200 || len(p.Columns) != 2 {
+				t.Fatalf("predictions: %+v", p)
+			}
+			// All dogs against a half-and-half validation split: the class drifts whatever the method.
+			if c := p.Columns[1]; c.Feature != drift.PredictedClassColumn || !c.Drifted {
+				t.Errorf("predicted_class: %+v", c)
+			}
+			if tc.wantMethod == "" {
+				want, err := drift.Compare(mustPredTable(t, prof.Predictions), predTableOf(60, 1, func(i int) float64 { return 0.99 - float64(i)/1e4 }), drift.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, c := range want.Columns {
+					if p.Columns[i].Score != c.Score || p.Columns[i].Method != c.Method {
+						t.Errorf("%s: %v %s, want %v %s", c.Feature, p.Columns[i].Score, p.Columns[i].Method, c.Score, c.Method)
+					}
+				}
+			}
+			if !strings.Contains(stdout, "predictions:") {
+				t.Errorf("summary lacks predictions:\n%s", stdout)
+			}
+			html, err := os.ReadFile(filepath.Join(out, driftreport.HTMLFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, col := range drift.PredictionColumns() {
+				if !bytes.Contains(html, []byte(`src="plots/`+col+`.png"`)) {
+					t.Errorf("page does not show %s", col)
+				}
+				if _, err := os.Stat(filepath.Join(out, driftreport.PlotDir, col+".png")); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("drift:\n  drift_shares: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = prepareCLI(t, "drift", "report", "--model", model, "--data", logFile, "--out", t.TempDir(), "-q", "--params", bad)
+	var ec cli.ExitCoder
+	if !errors.As(err, &ec) || ec.ExitCode() != 2 {
+		t.Errorf("bad --params: %v, want exit 2", err)
+	}
+}
+
+func mustPredTable(t *testing.T, pp *drift.PredictionProfile) drift.Table {
+	t.Helper()
+	tab, err := pp.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
+}
+
+func predTableOf(n int, class float64, conf func(int) float64) drift.Table {
+	tab := drift.Table{Names: drift.PredictionColumns(), Kinds: []drift.Kind{drift.Numerical, drift.Categorical}, Columns: make([][]float64, 2)}
+	for i := range n {
+		tab.Columns[0] = append(tab.Columns[0], conf(i))
+		tab.Columns[1] = append(tab.Columns[1], class)
+	}
+	return tab
+}

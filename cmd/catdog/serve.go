@@ -20,7 +20,6 @@ import (
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/inference"
 	"github.com/catdog-mlops/catdog/model"
-	"github.com/catdog-mlops/catdog/train"
 )
 
 // serveOptions binds the flags of `catdog serve`.
@@ -175,13 +174,9 @@ func serveDrift(o serveOptions, modelDir string, log *slog.Logger) (inference.Op
 		log.Info("drift monitoring off (--no-drift)")
 		return inference.WithDrift(nil, drift.MonitorConfig{}), nil
 	}
-	cfg := drift.MonitorConfig{}
-	if o.Params != "" {
-		p, err := train.ReadParams(o.Params)
-		if err != nil {
-			return nil, err
-		}
-		cfg = p.Drift
+	cfg, err := readDriftParams(o.Params)
+	if err != nil {
+		return nil, err
 	}
 	path := o.DriftProfile
 	if path == "" {

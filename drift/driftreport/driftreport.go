@@ -56,11 +56,28 @@ type Report struct {
 	Skipped   []Skipped     `json:"skipped"`
 	Options   drift.Options `json:"options"`
 	drift.Result
-	Seconds float64 `json:"seconds"` // time of the comparison itself
+	// Predictions compares what the model answered (confidence, predicted_class) with its
+	// answers on the validation split, when the current data carries predictions (catdog
+	// serve's log) and the profile records them. Not part of the input share above.
+	Predictions *drift.Result `json:"predictions,omitempty"`
+	Seconds     float64       `json:"seconds"` // time of the comparison itself
+}
+
+// Tables are the compared tables: the input features and, with Report.Predictions, the
+// prediction columns.
+type Tables struct {
+	Ref, Cur         drift.Table
+	PredRef, PredCur drift.Table
 }
 
 // Write writes JSONFile, HTMLFile and one PNG per feature under PlotDir into dir.
 func Write(dir string, rep *Report, ref, cur drift.Table) error {
+	return WriteTables(dir, rep, Tables{Ref: ref, Cur: cur})
+}
+
+// WriteTables is Write with the prediction tables too (one PNG per prediction column).
+func WriteTables(dir string, rep *Report, t Tables) error {
+	ref, cur := t.Ref, t.Cur
 	if err := os.MkdirAll(filepath.Join(dir, PlotDir), 0o755); err != nil {
 		return fmt.Errorf("driftreport: %w", err)
 	}
@@ -79,8 +96,18 @@ func Write(dir string, rep *Report, ref, cur drift.Table) error {
 		}
 		rows = append(rows, htmlRow{ColumnResult: c, Plot: PlotDir + "/" + name, Rule: rule(c)})
 	}
+	var predRows []htmlRow
+	if rep.Predictions != nil {
+		for _, c := range rep.Predictions.Columns {
+			name := c.Feature + ".png"
+			if err := plotFeature(filepath.Join(dir, PlotDir, name), c, t.PredRef.Column(c.Feature), t.PredCur.Column(c.Feature)); err != nil {
+				return err
+			}
+			predRows = append(predRows, htmlRow{ColumnResult: c, Plot: PlotDir + "/" + name, Rule: rule(c)})
+		}
+	}
 	var buf bytes.Buffer
-	if err := page.Execute(&buf, htmlData{Report: rep, Rows: rows}); err != nil {
+	if err := page.Execute(&buf, htmlData{Report: rep, Rows: rows, PredRows: predRows}); err != nil {
 		return fmt.Errorf("driftreport: %w", err)
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, HTMLFile), buf.Bytes(), 0o644); err != nil {
@@ -105,6 +132,17 @@ func WriteText(w io.Writer, rep *Report) error {
 			d = "YES"
 		}
 		fmt.Fprintf(&b, "%-14s %-14s %12.4g %10.3g %8s %8.3f\n", c.Feature, c.Method, c.Score, c.Threshold, d, c.PSI)
+	}
+	if p := rep.Predictions; p != nil {
+		fmt.Fprintf(&b, "predictions: %d of %d columns drifted (share %.2f) against the validation split's; reference %d rows, current %d rows\n",
+			p.Drifted, len(p.Columns), p.Share, p.ReferenceRows, p.CurrentRows)
+		for _, c := range p.Columns {
+			d := "no"
+			if c.Drifted {
+				d = "YES"
+			}
+			fmt.Fprintf(&b, "%-14s %-14s %12.4g %10.3g %8s %8.3f\n", c.Feature, c.Method, c.Score, c.Threshold, d, c.PSI)
+		}
 	}
 	if len(rep.Skipped) > 0 {
 		fmt.Fprintf(&b, "%d files skipped (see %s)\n", len(rep.Skipped), JSONFile)
@@ -258,8 +296,9 @@ type htmlRow struct {
 }
 
 type htmlData struct {
-	Report *Report
-	Rows   []htmlRow
+	Report   *Report
+	Rows     []htmlRow
+	PredRows []htmlRow
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -287,6 +326,13 @@ current: {{.Report.Current}} ({{.Report.CurrentRows}} images{{if .Report.Skipped
 <td class="n">{{num .Score}}</td><td class="n">{{.Threshold}}</td><td>{{.Rule}}</td><td>{{if .Drifted}}<b>yes</b>{{else}}no{{end}}</td><td class="n">{{num .PSI}}</td></tr>
 {{end}}</table>
 <div class="plots">{{range .Rows}}<img id="{{.Feature}}" src="{{.Plot}}" alt="histogram of {{.Feature}}: reference against current">{{end}}</div>
-{{if .Report.Skipped}}<h2>Skipped files</h2><table>{{range .Report.Skipped}}<tr><td>{{.Path}}</td><td>{{.Reason}}</td></tr>{{end}}</table>{{end}}
+{{with .Report.Predictions}}<h2>Predictions: current answers against the validation split's</h2>
+<p class="meta">{{.Drifted}} of {{len .Columns}} prediction columns drifted ({{pct .Share}}); reference {{.ReferenceRows}} predictions, current {{.CurrentRows}}; not counted in the input share above</p>
+<table><tr><th>column</th><th>method</th><th>score</th><th>threshold</th><th>rule</th><th>drifted</th><th>PSI</th></tr>
+{{range $.PredRows}}<tr{{if .Drifted}} class="d"{{end}}><td><a href="#{{.Feature}}">{{.Feature}}</a></td><td>{{.Method}}</td>
+<td class="n">{{num .Score}}</td><td class="n">{{.Threshold}}</td><td>{{.Rule}}</td><td>{{if .Drifted}}<b>yes</b>{{else}}no{{end}}</td><td class="n">{{num .PSI}}</td></tr>
+{{end}}</table>
+<div class="plots">{{range $.PredRows}}<img id="{{.Feature}}" src="{{.Plot}}" alt="histogram of {{.Feature}}: validation split against current">{{end}}</div>
+{{end}}{{if .Report.Skipped}}<h2>Skipped files</h2><table>{{range .Report.Skipped}}<tr><td>{{.Path}}</td><td>{{.Reason}}</td></tr>{{end}}</table>{{end}}
 </body></html>
 `))
