@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,10 +45,15 @@ type dispatch struct {
 	}
 }
 
+// fakeGitHub stands in for the GitHub API: it answers the first unavailable requests 503 with
+// Retry-After: 1 (GitHub's answer when it is overloaded), then 204 and records the dispatch.
 type fakeGitHub struct {
-	mu    sync.Mutex
-	calls []dispatch
-	got   chan struct{}
+	unavailable int // 503 answers before the first success
+
+	mu       sync.Mutex
+	attempts []time.Time // every request, answered or not
+	calls    []dispatch  // the dispatches answered 204
+	got      chan struct{}
 }
 
 func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -59,6 +65,13 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
+	f.attempts = append(f.attempts, time.Now())
+	if len(f.attempts) <= f.unavailable {
+		f.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"message":"Service Unavailable"}`, http.StatusServiceUnavailable)
+		return
+	}
 	f.calls = append(f.calls, d)
 	f.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
@@ -127,7 +140,7 @@ func TestDriftAlertDispatchesRetraining(t *testing.T) {
 	}
 
 	// The fake GitHub API and the relay.
-	gh := &fakeGitHub{got: make(chan struct{}, 1)}
+	gh := &fakeGitHub{unavailable: 1, got: make(chan struct{}, 1)}
 	api := httptest.NewServer(gh)
 	defer api.Close()
 	relayAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
@@ -257,8 +270,16 @@ func TestDriftAlertDispatchesRetraining(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	gh.mu.Lock()
+	attempts := slices.Clone(gh.attempts)
+	gh.mu.Unlock()
 	if n := gh.count(); n != 1 {
 		t.Errorf("%d dispatches for one alert group, want 1", n)
+	}
+	// The 503 was retried once, after the Retry-After second (not the webhook's retry: the
+	// relay answered Alertmanager only after the success).
+	if len(attempts) != 2 || attempts[1].Sub(attempts[0]) < 950*time.Millisecond {
+		t.Errorf("GitHub requests at %v, want a 503 and one retry at least 1 s later", attempts)
 	}
 	if strings.Contains(relay.Output(), token) || strings.Contains(serve.Output(), token) {
 		t.Error("the token appears in a log")
@@ -275,12 +296,18 @@ func TestDriftAlertDispatchesRetraining(t *testing.T) {
 	}
 	reportDir := filepath.Join(dir, "report")
 	run(t, ctx, dir, bin, "drift", "report", "--model", model, "--data", logFile, "--out", reportDir)
+	type columns []struct {
+		Feature string `json:"feature"`
+		Drifted bool   `json:"drifted"`
+	}
 	var rep struct {
-		CurrentRows int `json:"current_rows"`
-		Columns     []struct {
-			Feature string `json:"feature"`
-			Drifted bool   `json:"drifted"`
-		} `json:"columns"`
+		CurrentRows int     `json:"current_rows"`
+		Columns     columns `json:"columns"`
+		Predictions *struct {
+			CurrentRows   int     `json:"current_rows"`
+			ReferenceRows int     `json:"reference_rows"`
+			Columns       columns `json:"columns"`
+		} `json:"predictions"`
 	}
 	b, err := os.ReadFile(filepath.Join(reportDir, "drift_report.json"))
 	if err != nil || json.Unmarshal(b, &rep) != nil {
@@ -292,5 +319,12 @@ func TestDriftAlertDispatchesRetraining(t *testing.T) {
 	}
 	if rep.CurrentRows != 120 || !drifted["brightness"] {
 		t.Errorf("report on the serve log: %d rows, drifted %v", rep.CurrentRows, drifted)
+	}
+	// The trained model's profile records its validation predictions, and the log lines carry
+	// each answer: the report compares them too.
+	if p := rep.Predictions; p == nil || p.CurrentRows != 120 || p.ReferenceRows == 0 || len(p.Columns) != 2 {
+		t.Errorf("report on the serve log: predictions %+v", p)
+	} else {
+		t.Logf("predictions of the served model against its validation split: %+v", p.Columns)
 	}
 }
