@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/catdog-mlops/catdog/drift"
+	"github.com/catdog-mlops/catdog/drift/driftreport"
+	"github.com/catdog-mlops/catdog/internal/drifttest"
 	"github.com/catdog-mlops/catdog/internal/testenv"
 	"github.com/catdog-mlops/catdog/mlflowclient"
 )
@@ -201,5 +206,66 @@ func TestTrackingCLI(t *testing.T) {
 	var de *DigestError
 	if !errors.As(err, &de) || len(de.Mismatch) != 1 || de.Mismatch[0] != "model.json" {
 		t.Fatalf("model pull of a tampered version: %v", err)
+	}
+}
+
+// TestDriftReportRegisteredModel: `catdog drift report --model models:/NAME@champion` downloads
+// the registered model from a real mlflow server and compares against the drift profile that
+// travelled with it (the same report as from the directory it was registered from).
+func TestDriftReportRegisteredModel(t *testing.T) {
+	srv := testenv.StartMLflow(t)
+	dir := writeModelDir(t)
+	local := driftModelDir(t) // a real profile: dev photos 300..359 at 64 px
+	prof, err := os.ReadFile(filepath.Join(local, drift.ProfileFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, drift.ProfileFile), prof, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	got, err := runApp(t, fakeTrainApp(&out, dir, 0.8, fakePrepared(t)), "fake-train", "--tracking-uri", srv.URI,
+		"--mlflow-journal", t.TempDir(), "--registered-model", "drift-model", "--experiment", "drift")
+	if err != nil || !strings.Contains(got, "promote drift-model v1: first") {
+		t.Fatalf("tracked run: %v\n%s", err, got)
+	}
+	dev := filepath.Join(testenv.SharedData(t), "petimages-dev")
+	var photos []string
+	for i := 400; i < 420; i++ {
+		photos = append(photos, filepath.Join(dev, "Cat", fmt.Sprintf("cat.%d.jpg", i)))
+	}
+	dark := filepath.Join(t.TempDir(), "dark")
+	if _, err := drifttest.WriteDerived(photos, drifttest.Darken, dark); err != nil {
+		t.Fatal(err)
+	}
+	reports := map[string]driftreport.Report{}
+	for _, tc := range []struct{ name, model string }{
+		{"registered", "models:/drift-model@champion"},
+		{"directory", local},
+	} {
+		outDir := t.TempDir()
+		t.Setenv("MLFLOW_TRACKING_URI", srv.URI)
+		stdout, stderr, err := prepareCLI(t, "drift", "report", "--model", tc.model, "--data", dark, "--out", outDir, "-q")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s\n%s", tc.name, err, stdout, stderr)
+		}
+		var rep driftreport.Report
+		if b, err := os.ReadFile(filepath.Join(outDir, driftreport.JSONFile)); err != nil || json.Unmarshal(b, &rep) != nil {
+			t.Fatalf("%s: report: %v", tc.name, err)
+		}
+		reports[tc.name] = rep
+	}
+	reg, loc := reports["registered"], reports["directory"]
+	if reg.Model != "models:/drift-model@champion" || reg.ReferenceRows != 120 || reg.CurrentRows != 20 || !reg.DatasetDrift {
+		t.Fatalf("registered: model %q, rows %d/%d, dataset drift %v", reg.Model, reg.ReferenceRows, reg.CurrentRows, reg.DatasetDrift)
+	}
+	for i, c := range reg.Columns {
+		if c != loc.Columns[i] {
+			t.Errorf("%s: registered %+v, directory %+v", c.Feature, c, loc.Columns[i])
+		}
+	}
+	// an alias that does not exist is an error, not an empty report
+	if _, _, err := prepareCLI(t, "drift", "report", "--model", "models:/drift-model@nope", "--data", dark, "--out", t.TempDir(), "-q"); err == nil {
+		t.Error("models:/drift-model@nope: no error")
 	}
 }
