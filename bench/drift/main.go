@@ -3,7 +3,9 @@
 // split (reference, 1,601 rows) against its test split (200 rows) and against all 2,002 photos,
 // plus a 1,000-row reference (KS/z-test path). catdog's drift.Compare and Evidently's
 // Report.run (one Python process, import and CSV loading excluded) alternate ROUNDS times; the
-// table gives medians. Both sides' statistics are checked equal before timing.
+// table gives medians. Both sides' statistics are checked equal before timing. The whole report
+// is timed too: catdog's Compare + driftreport.Write (JSON, HTML page, 15 PNG histograms)
+// against Evidently's Report.run + Snapshot.save_html.
 //
 //	go run ./bench/drift -data ../shared/data/petimages-dev -python .venv/bin/python -rounds 5
 package main
@@ -24,6 +26,7 @@ import (
 	"time"
 
 	"github.com/catdog-mlops/catdog/drift"
+	"github.com/catdog-mlops/catdog/drift/driftreport"
 	"github.com/catdog-mlops/catdog/drift/imagedrift"
 	"github.com/catdog-mlops/catdog/imageprep"
 )
@@ -115,6 +118,12 @@ func run(data, python, script string, rounds, repeat, size int) error {
 	}
 	goTimes := make([][]float64, len(cases))
 	pyTimes := make([][]float64, len(cases))
+	goReport := make([][]float64, len(cases))
+	pyReport := make([][]float64, len(cases))
+	htmlDir := filepath.Join(dir, "html")
+	if err := os.MkdirAll(htmlDir, 0o755); err != nil {
+		return err
+	}
 	for r := 0; r < rounds; r++ {
 		for i, c := range cases {
 			var ts []float64
@@ -128,14 +137,31 @@ func run(data, python, script string, rounds, repeat, size int) error {
 				_ = res
 			}
 			goTimes[i] = append(goTimes[i], median(ts))
+			ts = ts[:0]
+			for k := 0; k < repeat; k++ {
+				out := filepath.Join(dir, fmt.Sprintf("report%d", i))
+				start := time.Now()
+				res, err := drift.Compare(c.ref, c.cur, drift.Options{})
+				if err != nil {
+					return err
+				}
+				rep := &driftreport.Report{Format: driftreport.Format, Version: driftreport.Version, Created: time.Now().UTC(),
+					Model: "bench", Reference: "train split", Current: c.name, Result: res}
+				if err := driftreport.Write(out, rep, c.ref, c.cur); err != nil {
+					return err
+				}
+				ts = append(ts, time.Since(start).Seconds())
+			}
+			goReport[i] = append(goReport[i], median(ts))
 		}
-		out, err := exec.Command(python, script, casesFile, strconv.Itoa(repeat)).Output()
+		out, err := exec.Command(python, script, casesFile, strconv.Itoa(repeat), htmlDir).Output()
 		if err != nil {
 			return fmt.Errorf("evidently: %w", err)
 		}
 		var ev map[string]struct {
-			Seconds float64 `json:"seconds"`
-			Columns []struct {
+			Seconds       float64 `json:"seconds"`
+			SecondsReport float64 `json:"seconds_report"`
+			Columns       []struct {
 				Feature string  `json:"feature"`
 				Score   float64 `json:"score"`
 			} `json:"columns"`
@@ -146,6 +172,7 @@ func run(data, python, script string, rounds, repeat, size int) error {
 		for i, c := range cases {
 			e := ev[c.name]
 			pyTimes[i] = append(pyTimes[i], e.Seconds)
+			pyReport[i] = append(pyReport[i], e.SecondsReport)
 			if r == 0 { // the statistics agree before anything is timed
 				res, _ := drift.Compare(c.ref, c.cur, drift.Options{})
 				for _, col := range e.Columns {
@@ -166,6 +193,13 @@ func run(data, python, script string, rounds, repeat, size int) error {
 	fmt.Println("|---|---:|---:|---:|")
 	for i, c := range cases {
 		g, p := median(goTimes[i])*1000, median(pyTimes[i])*1000
+		fmt.Printf("| %s | %.1f | %.0f | %.0f× |\n", c.name, g, p, p/g)
+	}
+	fmt.Println()
+	fmt.Println("| whole report (15 features) | catdog Compare + driftreport.Write: JSON, HTML, 15 PNGs (ms) | Evidently Report.run + save_html (ms) | speed-up |")
+	fmt.Println("|---|---:|---:|---:|")
+	for i, c := range cases {
+		g, p := median(goReport[i])*1000, median(pyReport[i])*1000
 		fmt.Printf("| %s | %.1f | %.0f | %.0f× |\n", c.name, g, p, p/g)
 	}
 	return nil

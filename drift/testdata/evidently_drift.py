@@ -1,13 +1,14 @@
 """Run Evidently's DataDriftPreset on two feature tables and print what it decided, as JSON.
 
-Usage: evidently_drift.py CASES.json [REPEAT]
+Usage: evidently_drift.py CASES.json [REPEAT [HTML_DIR]]
 
 CASES.json is a list of {"name", "reference", "current", "kinds"}: two CSV files and a map of
 every column to "numerical" or "categorical" (the DataDefinition). They run in one process, so
 Evidently is imported once. The output maps each case name to its result: per column, Evidently's method (stattest name), score, threshold and drift decision, the
 PSI of the same column (Evidently's "psi" stattest), and the preset's drifted-columns count and
 share. REPEAT (default 1) runs the report that many times and reports the median seconds of
-one run, for bench/drift.
+one run, for bench/drift. With HTML_DIR, each run also saves the report's HTML page there
+(Snapshot.save_html) and "seconds_report" is the median of run + save: the whole report.
 """
 
 import json
@@ -27,20 +28,22 @@ def main():
     with open(sys.argv[1]) as f:
         cases = json.load(f)
     repeat = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    html_dir = sys.argv[3] if len(sys.argv) > 3 else None
     out = {}
-    for case in cases:
-        out[case["name"]] = run(case["reference"], case["current"], case["kinds"], repeat)
+    for i, case in enumerate(cases):
+        html = f"{html_dir}/case{i}.html" if html_dir else None
+        out[case["name"]] = run(case["reference"], case["current"], case["kinds"], repeat, html)
     json.dump(out, sys.stdout)
 
 
-def run(ref_path, cur_path, kinds, repeat):
+def run(ref_path, cur_path, kinds, repeat, html=None):
     ref = pd.read_csv(ref_path, float_precision="round_trip").astype(float)
     cur = pd.read_csv(cur_path, float_precision="round_trip").astype(float)
     num = [c for c, k in kinds.items() if k == "numerical"]
     cat = [c for c, k in kinds.items() if k == "categorical"]
     definition = DataDefinition(numerical_columns=num, categorical_columns=cat)
 
-    seconds = []
+    seconds, seconds_report = [], []
     for _ in range(repeat):
         start = time.perf_counter()
         snapshot = Report([DataDriftPreset()]).run(
@@ -48,6 +51,9 @@ def run(ref_path, cur_path, kinds, repeat):
             Dataset.from_pandas(ref, data_definition=definition),
         )
         seconds.append(time.perf_counter() - start)
+        if html:
+            snapshot.save_html(html)
+            seconds_report.append(time.perf_counter() - start)
     metrics = snapshot.dict()["metrics"]
 
     preset = {}
@@ -83,6 +89,7 @@ def run(ref_path, cur_path, kinds, repeat):
         "drifted_share": share,
         "dataset_drift": bool(share >= 0.5),
         "seconds": statistics.median(seconds),
+        "seconds_report": statistics.median(seconds_report) if seconds_report else None,
         "reference_rows": len(ref),
         "current_rows": len(cur),
     }
