@@ -23,3 +23,10 @@ bench-serve: build bench-venv ## catdog serve vs FastAPI + uvicorn + PyTorch at 
 	  -python $(BENCH_VENV)/bin/python -fastapi bench/serve/fastapi_server.py \
 	  -threads $(BENCH_SERVE_THREADS) -reps $(BENCH_SERVE_REPS) -d $(BENCH_SERVE_DUR) \
 	  -json $(BENCH_SERVE_DIR)/results.json $(BENCH_SERVE_PHOTOS) | tee $(BENCH_SERVE_DIR)/results.md
+
+.PHONY: bench-serve-drift
+bench-serve-drift: build ## serving cost of live drift: catdog serve with and without --no-drift, interleaved, c=1 and 8 (~4 min after the one-time bench model; results in $(BENCH_SERVE_DIR)/drift.md)
+	$(MAKE) --no-print-directory $(BENCH_SERVE_DIR)/model/model.json
+	$(GO) run ./bench/serve/runbench -drift-overhead -catdog $(CATDOG) -model $(BENCH_SERVE_DIR)/model \
+	  -threads $(BENCH_SERVE_THREADS) -reps 5 -c 1,8 -d 8s -warm 2s \
+	  -json $(BENCH_SERVE_DIR)/drift.json $(BENCH_SERVE_PHOTOS) | tee $(BENCH_SERVE_DIR)/drift.md

@@ -4,12 +4,18 @@
 // (package load, multipart "file" uploads of the same photos) at each concurrency level, and
 // reads the server's resident memory from /proc. Every configuration is run -reps times in
 // rotation; the report gives medians. Output: a Markdown table on stdout and JSON in -json.
+//
+// With -drift-overhead it runs only `catdog serve` as it ships (live drift monitoring on: the
+// model directory must hold drift_profile.json, checked on /metrics after the load) and with
+// --no-drift, alternating run by run under the same load, and adds the drift monitor's cost:
+// the difference of the medians of p50 at each level, in ms and in % of the p50 without it.
 package main
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,6 +39,8 @@ type server struct {
 	Name  string
 	Ready string // path answering 200 once ready
 	Cmd   func(port int) *exec.Cmd
+	// Check, when set, runs against the server's base URL after the load (before it stops).
+	Check func(base string) error
 }
 
 type levelResult struct {
@@ -65,6 +73,7 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of every configuration")
 	variants := flag.Bool("variants", true, "also run catdog with 2 workers x 1 thread and with micro-batching")
 	jsonOut := flag.String("json", "", "write all runs as JSON here")
+	driftOverhead := flag.Bool("drift-overhead", false, "compare catdog serve with and without --no-drift instead (no FastAPI peer, no variants)")
 	flag.Parse()
 	if *modelDir == "" || flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "runbench: -model DIR and one or more photos are required")
@@ -121,7 +130,12 @@ func main() {
 			return exec.Command(*python, append([]string{*script, "--port", strconv.Itoa(port), "--threads", th}, peerArgs...)...)
 		}},
 	}
-	if *variants && *threads > 1 {
+	if *driftOverhead {
+		servers = []server{
+			{Name: fmt.Sprintf("catdog serve (1 worker x %s threads), drift monitoring on", th), Ready: "/ready", Cmd: catdogCmd("--threads", th), Check: driftOn},
+			{Name: fmt.Sprintf("catdog serve (1 worker x %s threads), --no-drift", th), Ready: "/ready", Cmd: catdogCmd("--threads", th, "--no-drift")},
+		}
+	} else if *variants && *threads > 1 {
 		servers = append(servers,
 			server{Name: fmt.Sprintf("catdog serve (%s workers x 1 thread)", th), Ready: "/ready", Cmd: catdogCmd("--threads", "1", "--workers", th)},
 			server{Name: fmt.Sprintf("catdog serve (1 worker x %s threads, max-batch 8, max-wait 2ms)", th), Ready: "/ready", Cmd: catdogCmd("--threads", th, "--max-batch", "8", "--max-wait", "2ms")},
@@ -144,7 +158,38 @@ func main() {
 		b, _ := json.MarshalIndent(all, "", "  ")
 		check(os.WriteFile(*jsonOut, append(b, '\n'), 0o644))
 	}
-	report(os.Stdout, servers, cs, all)
+	p50 := report(os.Stdout, servers, cs, all)
+	if *driftOverhead {
+		fmt.Println()
+		fmt.Println("| concurrency | p50 with drift (ms) | p50 --no-drift (ms) | added (ms) | added (% of p50) |")
+		fmt.Println("|---:|---:|---:|---:|---:|")
+		for _, c := range cs {
+			on, off := p50[servers[0].Name][c], p50[servers[1].Name][c]
+			fmt.Printf("| %d | %.2f | %.2f | %+.2f | %+.2f %% |\n", c, on, off, on-off, 100*(on-off)/off)
+		}
+	}
+}
+
+// driftOn fails unless the service exports a live drift window (catdog_drift_window_size): the
+// "with drift" run must not silently be a run without a profile.
+func driftOn(base string) error {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "catdog_drift_window_size "); ok {
+			if n, _ := strconv.ParseFloat(v, 64); n > 0 {
+				return nil
+			}
+		}
+	}
+	return errors.New("drift monitoring is off or saw no images (does the model directory hold drift_profile.json?)")
 }
 
 func runOne(s server, bodies []load.Body, cs []int, dur, warm time.Duration) (runResult, error) {
@@ -207,6 +252,11 @@ func runOne(s server, bodies []load.Body, cs []int, dur, warm time.Duration) (ru
 		r.Levels = append(r.Levels, levelResult{Concurrency: c, RPS: res.RPS(), P50ms: ms(res.Percentile(0.5)),
 			P99ms: ms(res.Percentile(0.99)), Non200: len(res.Latencies) - res.Codes[200], Errors: res.Errors})
 	}
+	if s.Check != nil {
+		if err := s.Check(base); err != nil {
+			return r, err
+		}
+	}
 	rss, peak, err := memory(cmd.Process.Pid)
 	if err != nil {
 		return r, err
@@ -237,7 +287,9 @@ func memory(pid int) (rss, peak float64, err error) {
 	return rss, peak, sc.Err()
 }
 
-func report(w io.Writer, servers []server, cs []int, all []runResult) {
+// report writes the table and returns the median p50 (ms) by server name and concurrency.
+func report(w io.Writer, servers []server, cs []int, all []runResult) map[string]map[int]float64 {
+	out := map[string]map[int]float64{}
 	median := func(xs []float64) float64 {
 		if len(xs) == 0 {
 			return 0
@@ -277,11 +329,14 @@ func report(w io.Writer, servers []server, cs []int, all []runResult) {
 			}
 		}
 		fmt.Fprintf(w, "| %s | %.2f | %.0f | %.0f |", s.Name, median(ready), median(rss), median(peak))
+		out[s.Name] = map[int]float64{}
 		for _, c := range cs {
+			out[s.Name][c] = median(p50[c])
 			fmt.Fprintf(w, " %.1f | %.1f | %.1f |", median(rps[c]), median(p50[c]), median(p99[c]))
 		}
 		fmt.Fprintf(w, " %d / %d |\n", bad, errs)
 	}
+	return out
 }
 
 func freePort() (int, error) {
