@@ -233,13 +233,31 @@ func TestTrainWorkflow(t *testing.T) {
 	}
 	tr := w.Jobs["train"]
 	var pull, repro, gate bool
+	var gateIf, skipIf string
 	for _, s := range tr.Steps {
 		pull = pull || strings.Contains(s.Run, "catdog data pull")
-		repro = repro || strings.Contains(s.Run, "catdog repro")
-		gate = gate || s.ID == "promote" && strings.Contains(s.Run, "catdog model promote")
+		repro = repro || s.ID == "pipeline" && strings.Contains(s.Run, "catdog repro")
+		if s.ID == "promote" {
+			// the version this run registered (catdog train's step output), never "the newest"
+			gate = strings.Contains(s.Run, `catdog model promote --data data/prepared --run-id "$RUN_ID"`) &&
+				s.Env["RUN_ID"] == "${{ steps.pipeline.outputs.run_id }}"
+			gateIf = s.If
+		}
+		if strings.Contains(s.Run, "the gate did not run") {
+			skipIf = s.If
+		}
 	}
 	if !pull || !repro || !gate {
-		t.Errorf("train job: data pull %t, catdog repro %t, promote step %t", pull, repro, gate)
+		t.Errorf("train job: data pull %t, catdog repro (id pipeline) %t, promote --run-id of this run %t", pull, repro, gate)
+	}
+	for _, runID := range []string{"", "0123456789abcdef0123456789abcdef"} {
+		ctx := map[string]string{"steps.pipeline.outputs.run_id": runID}
+		if got := gateIf != "" && evalIf(t, gateIf, ctx); got != (runID != "") {
+			t.Errorf("run_id %q: the gate runs = %t (if: %q)", runID, got, gateIf)
+		}
+		if got := skipIf != "" && evalIf(t, skipIf, ctx); got != (runID == "") {
+			t.Errorf("run_id %q: the up-to-date summary runs = %t (if: %q)", runID, got, skipIf)
+		}
 	}
 	if tr.Outputs["champion_moved"] != "${{ steps.promote.outputs.champion_moved }}" || tr.Outputs["version"] != "${{ steps.promote.outputs.version }}" {
 		t.Errorf("train job outputs %v", tr.Outputs)
@@ -248,5 +266,236 @@ func TestTrainWorkflow(t *testing.T) {
 	if img.If != "needs.train.outputs.champion_moved == 'true'" || img.Permissions["actions"] != "write" ||
 		len(img.Steps) != 1 || !strings.Contains(img.Steps[0].Run, "gh workflow run ci.yml") || !strings.Contains(img.Steps[0].Run, `models:/catdog/$VERSION`) {
 		t.Errorf("image job = %+v", img)
+	}
+}
+
+// evalIf evaluates a workflow `if:` expression of the forms the workflows use (context
+// lookups, 'strings', ==, !=, !, &&, ||, parentheses) against ctx, with GitHub's rules: a
+// missing context value is "", strings compare case-insensitively, "" is false.
+func evalIf(t *testing.T, expr string, ctx map[string]string) bool {
+	t.Helper()
+	var toks []string
+	for s := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(expr), "${{"), "}}")); s != ""; s = strings.TrimSpace(s) {
+		switch {
+		case strings.HasPrefix(s, "'"):
+			end := strings.Index(s[1:], "'")
+			if end < 0 {
+				t.Fatalf("unterminated string in %q", expr)
+			}
+			toks, s = append(toks, s[:end+2]), s[end+2:]
+		case strings.HasPrefix(s, "==") || strings.HasPrefix(s, "!=") || strings.HasPrefix(s, "&&") || strings.HasPrefix(s, "||"):
+			toks, s = append(toks, s[:2]), s[2:]
+		case strings.ContainsAny(s[:1], "()!"):
+			toks, s = append(toks, s[:1]), s[1:]
+		default:
+			n := strings.IndexFunc(s, func(r rune) bool {
+				return !(r == '.' || r == '_' || r == '-' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+			})
+			if n == 0 {
+				t.Fatalf("cannot parse %q at %q", expr, s)
+			}
+			if n < 0 {
+				n = len(s)
+			}
+			toks, s = append(toks, s[:n]), s[n:]
+		}
+	}
+	pos := 0
+	peek := func() string {
+		if pos < len(toks) {
+			return toks[pos]
+		}
+		return ""
+	}
+	var or, primary func() any
+	primary = func() any {
+		tok := peek()
+		pos++
+		switch {
+		case tok == "(":
+			v := or()
+			if peek() != ")" {
+				t.Fatalf("missing ) in %q", expr)
+			}
+			pos++
+			return v
+		case tok == "!":
+			return !truthy(primary())
+		case strings.HasPrefix(tok, "'"):
+			return strings.Trim(tok, "'")
+		case tok == "true" || tok == "false":
+			return tok == "true"
+		case tok == "":
+			t.Fatalf("unexpected end of %q", expr)
+		}
+		return ctx[tok]
+	}
+	cmp := func() any {
+		l := primary()
+		for peek() == "==" || peek() == "!=" {
+			op := peek()
+			pos++
+			r := primary()
+			eq := strings.EqualFold(fmt.Sprint(l), fmt.Sprint(r))
+			l = eq == (op == "==")
+		}
+		return l
+	}
+	and := func() any {
+		l := cmp()
+		for peek() == "&&" {
+			pos++
+			r := cmp()
+			if truthy(l) {
+				l = r
+			}
+		}
+		return l
+	}
+	or = func() any {
+		l := and()
+		for peek() == "||" {
+			pos++
+			r := and()
+			if !truthy(l) {
+				l = r
+			}
+		}
+		return l
+	}
+	v := or()
+	if pos != len(toks) {
+		t.Fatalf("trailing tokens in %q: %v", expr, toks[pos:])
+	}
+	return truthy(v)
+}
+
+func truthy(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return v
+	case string:
+		return v != ""
+	}
+	return false
+}
+
+func TestEvalIf(t *testing.T) {
+	ctx := map[string]string{"a": "x", "b": ""}
+	for _, tc := range []struct {
+		expr string
+		want bool
+	}{
+		{"a == 'X'", true}, {"a != 'x'", false}, {"b", false}, {"!b", true}, {"missing == ''", true},
+		{"a == 'y' || b == ''", true}, {"(a == 'y' || a == 'x') && b == 'z'", false}, {"${{ a == 'x' }}", true},
+	} {
+		if got := evalIf(t, tc.expr, ctx); got != tc.want {
+			t.Errorf("%s = %t, want %t", tc.expr, got, tc.want)
+		}
+	}
+}
+
+// TestCIShipsOnEveryTrustedEvent: which runs of ci.yml push the image and deploy it. A run
+// train.yml dispatched for a new champion must push it (and, on main, deploy it): before, the
+// push step only allowed push events and same-repository PRs, so a new champion was built,
+// smoke-tested and dropped.
+func TestCIShipsOnEveryTrustedEvent(t *testing.T) {
+	w, _ := readWorkflow(t, "ci.yml")
+	var pushIf string
+	for _, s := range w.Jobs["image"].Steps {
+		if s.ID == "push" {
+			pushIf = s.If
+		}
+	}
+	if pushIf == "" {
+		t.Fatal("the image job's push step has no if: (a fork's PR would try to push)")
+	}
+	deployIf := w.Jobs["deploy"].If
+	const repo = "catdog-mlops/catdog"
+	for _, tc := range []struct {
+		name             string
+		ctx              map[string]string
+		wantPush, deploy bool
+	}{
+		{"push to main", map[string]string{"github.event_name": "push", "github.ref": "refs/heads/main"}, true, true},
+		{"release tag", map[string]string{"github.event_name": "push", "github.ref": "refs/tags/v1.2.0"}, true, false},
+		{"champion dispatched by train.yml on main", map[string]string{"github.event_name": "workflow_dispatch", "github.ref": "refs/heads/main"}, true, true},
+		{"dispatched on a branch", map[string]string{"github.event_name": "workflow_dispatch", "github.ref": "refs/heads/exp"}, true, false},
+		{"same-repository PR", map[string]string{"github.event_name": "pull_request", "github.ref": "refs/pull/7/merge",
+			"github.event.pull_request.head.repo.full_name": repo}, true, false},
+		{"fork PR", map[string]string{"github.event_name": "pull_request", "github.ref": "refs/pull/8/merge",
+			"github.event.pull_request.head.repo.full_name": "someone/catdog"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.ctx["github.repository"] = repo
+			if got := evalIf(t, pushIf, tc.ctx); got != tc.wantPush {
+				t.Errorf("push step runs = %t, want %t (if: %s)", got, tc.wantPush, pushIf)
+			}
+			if got := evalIf(t, deployIf, tc.ctx); got != tc.deploy {
+				t.Errorf("deploy runs = %t, want %t (if: %s)", got, tc.deploy, deployIf)
+			}
+		})
+	}
+}
+
+// TestTrainDataPullStep runs train.yml's data step (bash, catdog replaced by a stub that
+// records its arguments) in a team repository's layout: it pulls the folder params.yaml's
+// data.photos names through its .dvc file and hands that file to the train stage
+// (CATDOG_DVC_FILE); a data.photos that DVC does not track is an error naming params.yaml.
+func TestTrainDataPullStep(t *testing.T) {
+	w, _ := readWorkflow(t, "train.yml")
+	var script string
+	for _, s := range w.Jobs["train"].Steps {
+		if strings.Contains(s.Run, "catdog data pull") {
+			script = s.Run
+		}
+	}
+	if script == "" {
+		t.Fatal("train.yml has no data pull step")
+	}
+	for _, tc := range []struct {
+		name, params, dvcFile string
+		wantErr               string
+	}{
+		{"team repository", "epochs: 40\ndata:\n  photos: data/photos   # DVC-tracked\npromote:\n  metric: test_accuracy\n", "data/photos.dvc", ""},
+		{"folder not tracked", "data:\n  photos: ../shared/data/petimages-dev\n", "", "::error file=params.yaml::data.photos (../shared/data/petimages-dev) has no ../shared/data/petimages-dev.dvc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mustWrite(t, filepath.Join(dir, "params.yaml"), tc.params, 0o644)
+			if tc.dvcFile != "" {
+				mustWrite(t, filepath.Join(dir, tc.dvcFile), "outs:\n- md5: 0123.dir\n  path: photos\n", 0o644)
+			}
+			mustWrite(t, filepath.Join(dir, "bin", "catdog"), "#!/bin/sh\necho \"$@\" >> \"$STUB_LOG\"\n", 0o755)
+			env := []string{"GITHUB_ENV=" + filepath.Join(dir, "github_env"), "STUB_LOG=" + filepath.Join(dir, "stub.log")}
+			out, err := testenv.RunErr(dir, env, "bash", "-e", "-o", "pipefail", "-c", script)
+			calls, _ := os.ReadFile(filepath.Join(dir, "stub.log"))
+			genv, _ := os.ReadFile(filepath.Join(dir, "github_env"))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(out, tc.wantErr) || len(calls) != 0 {
+					t.Fatalf("err %v, catdog called with %q, output:\n%s\nwant %q", err, calls, out, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if string(calls) != "data pull "+tc.dvcFile+"\n" {
+				t.Errorf("catdog called with %q, want data pull %s", calls, tc.dvcFile)
+			}
+			if want := "CATDOG_DVC_FILE=" + filepath.Join(dir, tc.dvcFile) + "\n"; string(genv) != want {
+				t.Errorf("GITHUB_ENV = %q, want %q", genv, want)
+			}
+		})
+	}
+}
+
+func mustWrite(t *testing.T, p, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/catdog-mlops/catdog/ci/gha"
 	"github.com/catdog-mlops/catdog/cmd/catdog/internal/tracking"
 	"github.com/catdog-mlops/catdog/internal/buildinfo"
 	"github.com/catdog-mlops/catdog/mlflowclient"
@@ -104,6 +106,15 @@ func (t *trackingSession) Finish(ctx context.Context, modelDir string, testAccur
 		fmt.Fprintf(w, "mlflow: server unavailable; %d operations kept in %s — run `catdog mlflow sync` when it is back\n", sum.Spooled, sum.Journal)
 	case sum.Version != "":
 		fmt.Fprintf(w, "mlflow: run %s %s; registered %s version %s\n", sum.RunID, sum.Status, t.c.String("registered-model"), sum.Version)
+		// In GitHub Actions the step (train.yml's `catdog repro`) learns which version this run
+		// registered, so that the gate judges exactly that one (`catdog model promote --run-id`).
+		if a := gha.New(w, gha.FromEnv(os.Getenv)); a.Enabled() && err == nil {
+			for _, o := range [][2]string{{"run_id", sum.RunID}, {"registered_version", sum.Version}} {
+				if oerr := a.SetOutput(o[0], o[1]); oerr != nil {
+					return fmt.Errorf("mlflow: %w", oerr)
+				}
+			}
+		}
 	default:
 		fmt.Fprintf(w, "mlflow: run %s %s\n", sum.RunID, sum.Status)
 	}
