@@ -22,6 +22,7 @@ import (
 	"github.com/catdog-mlops/catdog/internal/drifttest"
 	"github.com/catdog-mlops/catdog/internal/testenv"
 	"github.com/catdog-mlops/catdog/mlflowclient"
+	"github.com/catdog-mlops/catdog/mlflowclient/promote"
 )
 
 // fakePrepared writes a prepared.json whose manifest md5 the fake runs record as their split.
@@ -206,6 +207,71 @@ func TestTrackingCLI(t *testing.T) {
 	var de *DigestError
 	if !errors.As(err, &de) || len(de.Mismatch) != 1 || de.Mismatch[0] != "model.json" {
 		t.Fatalf("model pull of a tampered version: %v", err)
+	}
+
+	// --no-promote registers without judging; in GitHub Actions the run id and the version are
+	// step outputs (train.yml's repro step), and `catdog model promote --run-id` judges exactly
+	// that version later, writing its decision as step outputs.
+	ghOut := filepath.Join(t.TempDir(), "github_output")
+	t.Setenv("GITHUB_ACTIONS", "true")
+	t.Setenv("GITHUB_OUTPUT", ghOut)
+	out.Reset()
+	got, err = runApp(t, fakeTrainApp(&out, writeModelDir(t), 0.5, prepared), append([]string{"fake-train", "--no-promote"}, common...)...)
+	if err != nil || strings.Contains(got, "promote cli-model") {
+		t.Fatalf("--no-promote run: %v\n%s", err, got)
+	}
+	trained := testenv.GitHubOutputs(t, ghOut)
+	loser, err := cl.GetModelVersion(ctx, "cli-model", trained["registered_version"])
+	if err != nil || loser.RunID != trained["run_id"] || trained["run_id"] == "" {
+		t.Fatalf("train step outputs %v: version %+v, %v", trained, loser, err)
+	}
+	if champ, err := cl.GetModelVersionByAlias(ctx, "cli-model", "champion"); err != nil || champ.Version != "2" {
+		t.Fatalf("--no-promote moved @champion: %+v %v", champ, err)
+	}
+	// a version registered later must not be taken for this run's
+	if _, err := cl.CreateModelVersion(ctx, "cli-model", "runs:/"+run.Info.RunID+"/model", run.Info.RunID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		want     map[string]string
+		wantText string
+	}{
+		{"challenger loses", []string{"--run-id", trained["run_id"]},
+			map[string]string{"decision": promote.OutcomeRejected, "version": loser.Version, "champion": "2", "champion_moved": "false"},
+			"promote cli-model v" + loser.Version + ": rejected"},
+		{"already champion", []string{"--version", "2"},
+			map[string]string{"decision": promote.OutcomeAlready, "version": "2", "champion": "2", "champion_moved": "false"}, ": already"},
+	} {
+		if err := os.Remove(ghOut); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		got, err = runApp(t, fakeTrainApp(&out, "", 0), append([]string{"model", "promote", "--tracking-uri", srv.URI, "--registered-model", "cli-model", "--data", prepared}, tc.args...)...)
+		if err != nil || !strings.Contains(got, tc.wantText) {
+			t.Fatalf("%s: model promote: %v\n%s", tc.name, err, got)
+		}
+		if outs := testenv.GitHubOutputs(t, ghOut); fmt.Sprint(outs) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: step outputs %v, want %v", tc.name, outs, tc.want)
+		}
+	}
+
+	// A champion whose run recorded no score on this split is pulled to be re-evaluated: the
+	// download is checked against its SHA256SUMS as model pull checks it, so a tampered champion
+	// stops the gate before anything is evaluated.
+	if err := cl.SetAlias(ctx, "cli-model", "champion", mv.Version); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	got, err = runApp(t, fakeTrainApp(&out, "", 0), "model", "promote", "--tracking-uri", srv.URI, "--registered-model", "cli-model",
+		"--data", prepared, "--run-id", trained["run_id"])
+	de = nil
+	if !errors.As(err, &de) || len(de.Mismatch) != 1 || de.Mismatch[0] != "model.json" || !strings.Contains(got, "pulling and re-evaluating it") {
+		t.Fatalf("promote against a tampered champion: %v\n%s", err, got)
+	}
+	if champ, err := cl.GetModelVersionByAlias(ctx, "cli-model", "champion"); err != nil || champ.Version != mv.Version {
+		t.Errorf("a failed gate moved @champion: %+v %v", champ, err)
 	}
 }
 

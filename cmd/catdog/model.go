@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,21 +39,12 @@ func modelCommand() *cli.Command {
 				if err := os.MkdirAll(out, 0o755); err != nil {
 					return err
 				}
-				mv, files, err := cl.DownloadModel(c.Context, uri, out)
+				mv, files, err := pullModel(c.Context, cl, uri, out, c.App.ErrWriter)
 				if err != nil {
 					return fmt.Errorf("catdog model pull: %w", err)
 				}
 				for _, f := range files {
 					fmt.Fprintf(c.App.ErrWriter, "  %s\n", filepath.Join(out, f))
-				}
-				n, err := verifyDigests(out)
-				switch {
-				case errors.Is(err, ErrNoDigests):
-					fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
-				case err != nil:
-					return fmt.Errorf("catdog model pull %s: %w", uri, err)
-				default:
-					fmt.Fprintf(c.App.ErrWriter, "verified %d files against %s\n", n, DigestsFile)
 				}
 				var run *mlflowclient.Run
 				if mv.RunID != "" {
@@ -104,4 +97,25 @@ func pullArgs(c *cli.Context) (uri, out, trackingURI string, err error) {
 		return "", "", "", fmt.Errorf("expected a models:/NAME@ALIAS or models:/NAME/VERSION URI")
 	}
 	return uri, out, trackingURI, nil
+}
+
+// pullModel downloads a registered version into dir and checks its files against the
+// version's SHA256SUMS (a *DigestError when they differ). A version registered without
+// SHA256SUMS (an older catdog, another tool) is accepted with a warning on w, as before.
+// `catdog model pull` and the promotion gate's re-evaluation both download through it.
+func pullModel(ctx context.Context, cl *mlflowclient.Client, uri, dir string, w io.Writer) (*mlflowclient.ModelVersion, []string, error) {
+	mv, files, err := cl.DownloadModel(ctx, uri, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := verifyDigests(dir)
+	switch {
+	case errors.Is(err, ErrNoDigests):
+		fmt.Fprintf(w, "warning: %s: %v\n", uri, err)
+	case err != nil:
+		return nil, nil, fmt.Errorf("%s: %w", uri, err)
+	default:
+		fmt.Fprintf(w, "verified %d files against %s\n", n, DigestsFile)
+	}
+	return mv, files, nil
 }

@@ -218,7 +218,7 @@ func versionScorer(r promoteRequest, gate promote.Gate, split string) promote.Sc
 			return promote.Score{}, err
 		}
 		defer os.RemoveAll(dir)
-		if _, _, err := r.client.DownloadModel(ctx, fmt.Sprintf("models:/%s/%s", mv.Name, mv.Version), dir); err != nil {
+		if _, _, err := pullModel(ctx, r.client, fmt.Sprintf("models:/%s/%s", mv.Name, mv.Version), dir, r.stderr); err != nil {
 			return promote.Score{}, fmt.Errorf("pulling v%s: %w", mv.Version, err)
 		}
 		v, err := evaluateDir(ctx, dir, r.data, r.split, strings.TrimPrefix(gate.Metric, "test_"))
