@@ -1,10 +1,14 @@
 # lifecycle: after the pipeline (`catdog repro`: prepare -> train, tracked, registered and
-# gated -> evaluate), `make run` ships and checks the registered champion:
-#   - builds its serving image into an OCI layout ($(IMAGE_LAYOUT)),
+# gated -> evaluate), `make run` ships and checks the registered champion with
+# scripts/ship-and-check.sh:
+#   - pulls it (SHA256SUMS verified) and builds its serving image into an OCI layout
+#     ($(IMAGE_LAYOUT); from the layer cache when nothing changed),
 #   - serves models:/catdog@champion on 127.0.0.1:$(SERVE_PORT) (left running, like the MLflow
 #     server; `make serve-down` stops it),
 #   - sends it the test split over HTTP and fails unless the served accuracy equals the
-#     evaluated one,
+#     evaluated one; when the champion, its files, the image, the test split and the running
+#     service are those of the last passed check, that check is reused instead (the summary
+#     says which),
 #   - prints the summary: MLflow run and champion, dvc status, image digest, service, accuracy.
 SERVE_PORT   ?= 8080
 SERVE_DIR    ?= $(CURDIR)/.serve
@@ -13,38 +17,10 @@ CHAMPION_DIR ?= $(SERVE_DIR)/champion
 REGISTERED   ?= catdog
 
 .PHONY: lifecycle
-lifecycle: ## image, local service and served-vs-evaluated accuracy of models:/catdog@champion, then the summary
-	@set -euo pipefail; mkdir -p $(SERVE_DIR); \
-	export MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-$$(cat $(MLFLOW_DIR)/uri)}"; \
-	rm -rf $(CHAMPION_DIR); \
-	$(CATDOG) model pull models:/$(REGISTERED)@champion --out $(CHAMPION_DIR) 2>$(SERVE_DIR)/pull.log | tee $(SERVE_DIR)/pull.txt; \
-	grep -E '^(verified|warning)' $(SERVE_DIR)/pull.log || true; \
-	$(CATDOG) image build --model $(CHAMPION_DIR) --oci-layout $(IMAGE_LAYOUT) -q > $(SERVE_DIR)/image.txt; \
-	digest=$$(awk '/^digest: /{print $$2}' $(SERVE_DIR)/image.txt); \
-	if [ -f $(SERVE_DIR)/serve.pid ] && kill -0 $$(cat $(SERVE_DIR)/serve.pid) 2>/dev/null; then \
-	  kill -TERM -- -$$(cat $(SERVE_DIR)/serve.pid) 2>/dev/null || kill -TERM $$(cat $(SERVE_DIR)/serve.pid); \
-	  for i in $$(seq 1 100); do kill -0 $$(cat $(SERVE_DIR)/serve.pid) 2>/dev/null || break; sleep 0.1; done; \
-	fi; \
-	setsid nohup $(CATDOG) serve --model models:/$(REGISTERED)@champion --addr 127.0.0.1:$(SERVE_PORT) --drain-delay 0s \
-	  >$(SERVE_DIR)/serve.log 2>&1 </dev/null & echo $$! > $(SERVE_DIR)/serve.pid; \
-	for i in $$(seq 1 300); do \
-	  curl -fsS -o /dev/null http://127.0.0.1:$(SERVE_PORT)/ready 2>/dev/null && break; \
-	  kill -0 $$(cat $(SERVE_DIR)/serve.pid) 2>/dev/null || { echo "serve exited:"; tail -20 $(SERVE_DIR)/serve.log; exit 1; }; \
-	  sleep 0.2; \
-	done; \
-	$(CATDOG) evaluate --model $(CHAMPION_DIR) --data $(PREPARED) --split test --json - > $(SERVE_DIR)/evaluated.json; \
-	$(CATDOG) evaluate --server http://127.0.0.1:$(SERVE_PORT) --data $(PREPARED) --split test --json - > $(SERVE_DIR)/served.json; \
-	evaluated=$$(jq -r .accuracy $(SERVE_DIR)/evaluated.json); served=$$(jq -r .accuracy $(SERVE_DIR)/served.json); \
-	n=$$(jq -r .n $(SERVE_DIR)/served.json); \
-	if [ "$$evaluated" != "$$served" ]; then echo "served accuracy $$served != evaluated accuracy $$evaluated"; exit 1; fi; \
-	version=$$(sed -n 's/^pulled [^ ]* version \([0-9]*\) .*/\1/p' $(SERVE_DIR)/pull.txt); \
-	echo; echo "==================== catdog: summary ===================="; \
-	$(CATDOG) mlflow links || true; \
-	echo "MLflow champion:   $(REGISTERED) version $$version (models:/$(REGISTERED)@champion): $${MLFLOW_TRACKING_URI%/}/#/models/$(REGISTERED)/versions/$$version"; \
-	echo "dvc status:        $$($(VENV)/bin/dvc status 2>&1 | tr '\n' ' ')"; \
-	echo "image:             $(IMAGE_LAYOUT) (OCI layout) digest $$digest, labelled io.catdog.model.version=$$version"; \
-	echo "service:           http://127.0.0.1:$(SERVE_PORT) (metrics: http://127.0.0.1:$(SERVE_PORT)/metrics; stop: make serve-down)"; \
-	echo "accuracy:          $$served served over HTTP = $$evaluated evaluated ($$n test photos)"
+lifecycle: ## image, local service and served-vs-evaluated accuracy of models:/catdog@champion (reused when nothing changed), then the summary
+	@MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-$$(cat $(MLFLOW_DIR)/uri)}" CATDOG=$(CATDOG) REGISTERED=$(REGISTERED) \
+	  SERVE_DIR=$(SERVE_DIR) CHAMPION_DIR=$(CHAMPION_DIR) IMAGE_LAYOUT=$(IMAGE_LAYOUT) PREPARED=$(PREPARED) \
+	  SERVE_PORT=$(SERVE_PORT) VENV=$(VENV) scripts/ship-and-check.sh
 
 .PHONY: serve-down
 serve-down: ## stop the champion service started by make run

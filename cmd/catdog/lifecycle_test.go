@@ -6,13 +6,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -138,31 +135,10 @@ func TestLifecycleShipAndCheck(t *testing.T) {
 	if !strings.Contains(out, "pulled "+name+" version "+d.ChampionAfter+" ") {
 		t.Fatalf("pull of @champion (v%s): %s", d.ChampionAfter, out)
 	}
-	addr := freeAddr(t)
-	serve := exec.Command(self, "serve", "--model", "models:/"+name+"@champion", "--addr", addr, "--drain-delay", "0s", "--no-drift")
-	serveLog := filepath.Join(work, "serve.log")
-	logf, err := os.Create(serveLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	serve.Stdout, serve.Stderr = logf, logf
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- serve.Wait() }()
-	t.Cleanup(func() {
-		_ = serve.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = serve.Process.Kill()
-			<-done
-		}
-	})
-	base := "http://" + addr
-	waitReady(t, base, done, serveLog)
+	base := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
+	serve := testenv.Start(t, self, []string{"serve", "--model", "models:/" + name + "@champion", "--addr", strings.TrimPrefix(base, "http://"),
+		"--drain-delay", "0s", "--no-drift"}, nil, work)
+	serve.WaitHTTP(t, base+"/ready", 90*time.Second)
 	var ver inference.VersionResponse
 	getJSON(t, base+"/version", &ver)
 	if ver.Model.Name != name || ver.Model.Version != d.ChampionAfter {
@@ -208,43 +184,74 @@ func TestLifecycleShipAndCheck(t *testing.T) {
 		}
 	}
 	step("image built and labelled")
-}
 
-// freeAddr is a 127.0.0.1 address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	// make run's ship-and-check step (scripts/ship-and-check.sh) with this catdog: the first run
+	// checks, a second with nothing changed reuses that check without restarting or evaluating
+	// anything, and a stopped service or a moved champion is checked again.
+	serveDir := filepath.Join(work, "serve")
+	catdogBin := filepath.Join(work, "catdog")
+	if err := os.WriteFile(catdogBin, []byte("#!/bin/sh\n"+envTestMain+"=1 exec "+self+" \"$@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// waitReady polls base/ready until it answers 200, failing early when the server exits.
-func waitReady(t *testing.T, base string, exited <-chan error, logFile string) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logFile)
-			t.Fatalf("catdog serve exited: %v\n%s", err, b)
-		default:
-		}
-		resp, err := http.Get(base + "/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		} else if !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Logf("ready: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	env := []string{"CATDOG=" + catdogBin, "REGISTERED=" + name, "SERVE_DIR=" + serveDir, "CHAMPION_DIR=" + filepath.Join(serveDir, "champion"),
+		"IMAGE_LAYOUT=" + filepath.Join(work, "champion-image"), "PREPARED=" + prepB, "SERVE_PORT=" + fmt.Sprint(testenv.FreePort(t)),
+		"VENV=" + filepath.Dir(filepath.Dir(testenv.VenvBin(t, "dvc"))), "CATDOG_IMAGE_CACHE=" + filepath.Join(work, "layers"),
+		// the image's tags and revision label come from git; work is no repository
+		"GITHUB_REF=refs/heads/main", "GITHUB_SHA=d6cd1e2bd19e03a81132a23b2025920577f84e37"}
+	script := filepath.Join(testenv.RepoRoot(t), "scripts", "ship-and-check.sh")
+	servePID := func() int {
+		b, _ := os.ReadFile(filepath.Join(serveDir, "serve.pid"))
+		var pid int
+		fmt.Sscan(string(b), &pid)
+		return pid
 	}
-	b, _ := os.ReadFile(logFile)
-	t.Fatalf("catdog serve not ready after 90 s:\n%s", b)
+	stopService := func() {
+		pid := servePID()
+		if pid <= 0 || syscall.Kill(pid, 0) != nil {
+			return
+		}
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	t.Cleanup(stopService)
+	evaluatedAt := func() time.Time {
+		fi, err := os.Stat(filepath.Join(serveDir, "evaluated.json"))
+		if err != nil {
+			return time.Time{}
+		}
+		return fi.ModTime()
+	}
+	for _, tc := range []struct {
+		name   string
+		before func()
+		check  string
+		reused bool
+	}{
+		{"first run", func() {}, "check:             re-checked now (changed: (no earlier check))", false},
+		{"nothing changed", func() {}, "check:             reused: champion, model files, image and test split unchanged", true},
+		{"service stopped", stopService, "check:             re-checked now (changed: service)", false},
+		{"champion moved", func() {
+			if err := cl.SetAlias(ctx, name, "champion", map[string]string{"1": "2", "2": "1"}[d.ChampionAfter]); err != nil {
+				t.Fatal(err)
+			}
+		}, "check:             re-checked now (changed: champion model_sha256sums image service)", false},
+	} {
+		tc.before()
+		pid, evaluated, t0 := servePID(), evaluatedAt(), time.Now()
+		out, err := testenv.RunErr(work, env, script)
+		step(fmt.Sprintf("ship-and-check, %s: %.1f s", tc.name, time.Since(t0).Seconds()))
+		if err != nil || !strings.Contains(out, tc.check) || !regexp.MustCompile(`accuracy: +(\S+) served over HTTP = (\S+) evaluated \(16 test photos\)`).MatchString(out) {
+			t.Fatalf("%s: %v\n%s\nwant %q", tc.name, err, out, tc.check)
+		}
+		if m := regexp.MustCompile(`accuracy: +(\S+) served over HTTP = (\S+) evaluated`).FindStringSubmatch(out); m[1] != m[2] {
+			t.Errorf("%s: served %s != evaluated %s", tc.name, m[1], m[2])
+		}
+		if same := servePID() == pid && evaluatedAt().Equal(evaluated); same != tc.reused {
+			t.Errorf("%s: service pid %d -> %d, evaluation rewritten %t; want reused %t", tc.name, pid, servePID(), !evaluatedAt().Equal(evaluated), tc.reused)
+		}
+	}
 }
 
 func getJSON(t *testing.T, url string, v any) {
