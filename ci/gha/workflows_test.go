@@ -176,6 +176,36 @@ func TestCDWorkflow(t *testing.T) {
 	if !secret || !deployStep || deploy.Outputs["result"] == "" {
 		t.Errorf("deploy job: kubeconfig from the secret %t, catdog deploy step %t, outputs %v", secret, deployStep, deploy.Outputs)
 	}
+
+	// The model the image carries reaches catdog deploy (the Deployment's model annotations and
+	// change-cause): catdog image build outputs it from the io.catdog.model.* labels, ci.yml's
+	// image job exports it, its deploy job passes it to cd.yml, whose deploy step hands it to
+	// catdog deploy through the flags' variables.
+	ci, _ := readWorkflow(t, "ci.yml")
+	for _, m := range []struct{ input, env string }{
+		{"model-name", "CATDOG_MODEL_NAME"}, {"model-version", "CATDOG_MODEL_VERSION"}, {"run-id", "CATDOG_RUN_ID"},
+	} {
+		if got, want := ci.Jobs["image"].Outputs[m.input], "${{ steps.build.outputs."+m.input+" }}"; got != want {
+			t.Errorf("ci.yml image job output %s = %q, want %q", m.input, got, want)
+		}
+		if got, want := ci.Jobs["deploy"].With[m.input], "${{ needs.image.outputs."+m.input+" }}"; got != want {
+			t.Errorf("ci.yml deploy job passes %s = %q, want %q", m.input, got, want)
+		}
+		for _, trigger := range []string{"workflow_call", "workflow_dispatch"} {
+			on, _ := w.On[trigger].(map[string]any)
+			ins, _ := on["inputs"].(map[string]any)
+			if in, _ := ins[m.input].(map[string]any); in["type"] != "string" || in["required"] == true {
+				t.Errorf("cd.yml %s input %s = %v, want an optional string", trigger, m.input, in)
+			}
+		}
+		var passed bool
+		for _, st := range deploy.Steps {
+			passed = passed || st.ID == "deploy" && st.Env[m.env] == "${{ inputs."+m.input+" }}"
+		}
+		if !passed {
+			t.Errorf("cd.yml deploy step: %s is not ${{ inputs.%s }}", m.env, m.input)
+		}
+	}
 }
 
 // TestCIImageShipsTheChampion: the image job builds the registered model, not one it trained:

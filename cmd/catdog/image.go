@@ -169,6 +169,9 @@ func runImageBuild(c *cli.Context) error {
 		return fail(a, "image build", err)
 	}
 	outputs := map[string]string{"digest": res.Digest.String(), "tags": strings.Join(tagList, "\n"), "version": spec.Labels[imagebuild.LabelVersion]}
+	for k, v := range modelOutputs(spec.Labels) {
+		outputs[k] = v
+	}
 	if repo := c.String("repo"); repo != "" {
 		pushed, err := push(c, a, res.Image, repo, tagList)
 		if err != nil {
@@ -177,7 +180,7 @@ func runImageBuild(c *cli.Context) error {
 		outputs["image"] = pushed.Ref()
 		summary += pushSummary(pushed)
 	}
-	for _, k := range []string{"digest", "image", "tags", "version"} {
+	for _, k := range []string{"digest", "image", "tags", "version", "model-name", "model-version", "run-id"} {
 		if v, ok := outputs[k]; ok {
 			if err := a.SetOutput(k, v); err != nil {
 				return err
@@ -279,6 +282,19 @@ func writeImageFiles(c *cli.Context, res *imagebuild.Result, tagList []string) e
 		fmt.Fprintf(c.App.Writer, "wrote tarball %s\n", path)
 	}
 	return nil
+}
+
+// modelOutputs are the image's model labels as step outputs named like `catdog deploy`'s
+// flags (model-name, model-version, run-id), so that a workflow hands them from the image
+// build to the deploy; labels a local (unregistered) model lacks are left out.
+func modelOutputs(labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, l := range map[string]string{"model-name": LabelModelName, "model-version": LabelModelVersion, "run-id": LabelModelRunID} {
+		if v := labels[l]; v != "" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func imageLabels(c *cli.Context, gc tags.Context) (map[string]string, error) {

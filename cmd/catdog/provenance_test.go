@@ -68,6 +68,33 @@ func TestProvenanceLabels(t *testing.T) {
 	}
 }
 
+// TestModelOutputs: the image build's model outputs (handed by ci.yml to cd.yml's catdog
+// deploy) come from the provenance labels, named like deploy's flags; a local model has none.
+func TestModelOutputs(t *testing.T) {
+	dir := t.TempDir()
+	mv := &mlflowclient.ModelVersion{Name: "catdog", Version: "7", RunID: "0f3c9a", Source: "models:/m-1"}
+	if err := writeProvenance(dir, "models:/catdog@champion", mv, &mlflowclient.Run{}); err != nil {
+		t.Fatal(err)
+	}
+	registered, err := provenanceLabels(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   map[string]string
+	}{
+		{"registered version", registered, map[string]string{"model-name": "catdog", "model-version": "7", "run-id": "0f3c9a"}},
+		{"local model: no labels", map[string]string{"org.opencontainers.image.version": "1.4.0"}, map[string]string{}},
+		{"no run id", map[string]string{LabelModelName: "catdog", LabelModelVersion: "3", LabelModelRunID: ""}, map[string]string{"model-name": "catdog", "model-version": "3"}},
+	} {
+		if got := modelOutputs(c.labels); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: modelOutputs = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func write(t *testing.T, dir, name, content string) {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(name))
