@@ -79,9 +79,15 @@ type Deployer struct {
 
 // Options of one deploy.
 type Options struct {
-	// Timeout bounds each rollout wait (the new version's and, after a failure, the rollback's).
+	// Timeout bounds the whole deploy: reading the current state, the dry run, the apply, the
+	// rollout wait and the smoke test (default 10 minutes). A failure at the limit wraps
+	// ErrTimeLimit (and ErrRolloutTimeout when the rollout wait was running).
 	Timeout time.Duration
-	Smoke   SmokeOptions
+	// RollbackTimeout bounds the rollback after a failure — its own deadline, started when the
+	// rollback starts, so that a deploy that used up Timeout can still roll back (default:
+	// Timeout). A deploy therefore ends within Timeout + RollbackTimeout.
+	RollbackTimeout time.Duration
+	Smoke           SmokeOptions
 	// NoRollback leaves a failed version in place.
 	NoRollback bool
 }
@@ -101,6 +107,9 @@ func (d *Deployer) explain(err error, what string) error {
 	var ue *url.Error
 	var ne net.Error
 	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		// the caller's context ended (an interrupt or a time limit): not the API server's fault
+		return fmt.Errorf("%s: %w", what, err)
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("%s: %w: %w", what, ErrForbidden, err)
 	case apierrors.IsNotFound(err) && isNamespaceNotFound(err):
@@ -181,10 +190,18 @@ func (d *Deployer) apply(ctx context.Context, objs Objects, initialReplicas int3
 // pods and, when the rollout or the smoke test fails, rolls back to the previous revision and
 // waits for that. Bad input (an invalid spec, a missing namespace, missing permissions) is
 // found by a server-side dry run of every object before anything changes.
-func (d *Deployer) Deploy(ctx context.Context, spec Spec, o Options) (Result, error) {
+//
+// o.Timeout bounds everything up to the end of the smoke test; running out of it is a failure
+// like any other (rolled back). The rollback has its own limit, o.RollbackTimeout. When ctx is
+// cancelled (an interrupt) nothing is rolled back: the error wraps ErrInterrupted and
+// context.Canceled and the Deployment is left as it is.
+func (d *Deployer) Deploy(parent context.Context, spec Spec, o Options) (Result, error) {
 	spec = spec.WithDefaults()
-	if o.Timeout == 0 {
+	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
+	}
+	if o.RollbackTimeout <= 0 {
+		o.RollbackTimeout = o.Timeout
 	}
 	res := Result{Image: spec.Image, Digest: Digest(spec.Image), Outcome: OutcomeFailed}
 	fail := func(err error) (Result, error) {
@@ -195,13 +212,15 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec, o Options) (Result, er
 	if err != nil {
 		return fail(err)
 	}
+	ctx, cancel := withLimit(parent, "deploy", o.Timeout)
+	defer cancel()
 	ns, name := spec.Namespace, spec.Name
 	before, err := d.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err) && !isNamespaceNotFound(err):
 		before = nil
 	case err != nil:
-		return fail(d.explain(err, "get Deployment "+ns+"/"+name))
+		return fail(stopped(ctx, d.explain(err, "get Deployment "+ns+"/"+name)))
 	}
 	initial := int32(0)
 	if before == nil {
@@ -210,17 +229,17 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec, o Options) (Result, er
 
 	d.report(Event{Stage: StageValidate, Message: "server-side dry run of ServiceAccount, Service, Deployment, HorizontalPodAutoscaler, PodDisruptionBudget"})
 	if _, err := d.apply(ctx, objs, initial, true); err != nil {
-		return fail(err)
+		return fail(stopped(ctx, err))
 	}
 	d.report(Event{Stage: StageApply, Message: "applying " + spec.Image + " (field manager " + FieldManager + ")"})
 	applied, err := d.apply(ctx, objs, initial, false)
 	if err != nil {
-		return fail(err)
+		return fail(stopped(ctx, err))
 	}
 	res.Generation = applied.Generation
 	if before != nil && applied.Generation == before.Generation {
 		d.report(Event{Stage: StageApply, Message: fmt.Sprintf("unchanged: generation %d, nothing to roll out", applied.Generation)})
-		dep, err := d.waitRollout(ctx, ns, name, StageRollout, o.Timeout)
+		dep, err := d.waitRollout(ctx, ns, name, StageRollout)
 		if err != nil {
 			return fail(err)
 		}
@@ -228,11 +247,11 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec, o Options) (Result, er
 		return res, nil
 	}
 
-	dep, rerr := d.waitRollout(ctx, ns, name, StageRollout, o.Timeout)
+	dep, rerr := d.waitRollout(ctx, ns, name, StageRollout)
 	if rerr == nil {
 		res.Revision = Revision(dep)
 		d.report(Event{Stage: StageSmoke, Message: "smoke test of the new pods through the API server's pod proxy: /health, /ready, /version, /predict"})
-		rerr = d.Smoke(ctx, spec, o.Smoke)
+		rerr = stopped(ctx, d.Smoke(ctx, spec, o.Smoke))
 		if rerr == nil {
 			res.Outcome = OutcomeDeployed
 			return res, nil
@@ -240,6 +259,9 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec, o Options) (Result, er
 		rerr = fmt.Errorf("smoke test of revision %d failed: %w", res.Revision, rerr)
 	}
 	res.Cause = rerr
+	if parent.Err() != nil {
+		return fail(fmt.Errorf("%w; not rolled back (interrupted)", stopped(parent, rerr)))
+	}
 	if o.NoRollback || before == nil {
 		if before == nil {
 			rerr = fmt.Errorf("%w (first deploy: nothing to roll back to)", rerr)
@@ -247,7 +269,7 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec, o Options) (Result, er
 		return fail(rerr)
 	}
 	d.report(Event{Stage: StageRollback, Message: "rolling back: " + rerr.Error()})
-	to, err := d.Rollback(ctx, ns, name, o.Timeout)
+	to, err := d.Rollback(parent, ns, name, o.RollbackTimeout)
 	if err != nil {
 		return fail(fmt.Errorf("%w; the rollback failed too: %w", rerr, err))
 	}
@@ -315,11 +337,17 @@ func (d *Deployer) replicaSets(ctx context.Context, namespace, name string) (*ap
 // Rollback restores the previous revision as `kubectl rollout undo` does — the template of the
 // ReplicaSet with the highest revision below the current one (without its pod-template-hash
 // label) and that ReplicaSet's annotations — applied server-side as catdog, then waits for
-// that rollout.
+// that rollout. timeout bounds the whole rollback (default 10 minutes); running out of it wraps
+// ErrTimeLimit, a cancelled ctx ErrInterrupted.
 func (d *Deployer) Rollback(ctx context.Context, namespace, name string, timeout time.Duration) (RevisionInfo, error) {
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := withLimit(ctx, "rollback", timeout)
+	defer cancel()
 	dep, rss, err := d.replicaSets(ctx, namespace, name)
 	if err != nil {
-		return RevisionInfo{}, err
+		return RevisionInfo{}, stopped(ctx, err)
 	}
 	cur := Revision(dep)
 	var prev *appsv1.ReplicaSet
@@ -360,9 +388,9 @@ func (d *Deployer) Rollback(ctx context.Context, namespace, name string, timeout
 	}
 	d.report(Event{Stage: StageRollback, Message: fmt.Sprintf("applying the template of revision %d (%s, %s)", Revision(prev), prev.Name, img)})
 	if _, err := d.Client.AppsV1().Deployments(namespace).Apply(ctx, ac, applyOpts(false)); err != nil {
-		return RevisionInfo{}, d.explain(err, "roll back Deployment "+namespace+"/"+name)
+		return RevisionInfo{}, stopped(ctx, d.explain(err, "roll back Deployment "+namespace+"/"+name))
 	}
-	after, err := d.waitRollout(ctx, namespace, name, StageRollback, timeout)
+	after, err := d.waitRollout(ctx, namespace, name, StageRollback)
 	if err != nil {
 		return RevisionInfo{}, fmt.Errorf("rollback to revision %d: %w", Revision(prev), err)
 	}

@@ -25,8 +25,46 @@ const (
 // ErrProgressDeadline is wrapped when a rollout exceeded progressDeadlineSeconds.
 var ErrProgressDeadline = errors.New("exceeded its progress deadline")
 
-// ErrRolloutTimeout is wrapped when a rollout did not finish within the caller's timeout.
+// ErrRolloutTimeout is wrapped when a rollout did not finish before the deadline of the
+// caller's context (with, when the context has one, the cause naming the time limit).
 var ErrRolloutTimeout = errors.New("rollout did not finish in time")
+
+// ErrTimeLimit is the cause of a deploy's or a rollback's context once its time limit
+// (Options.Timeout, Options.RollbackTimeout) has passed; the error of the step that was running
+// then wraps it.
+var ErrTimeLimit = errors.New("time limit reached")
+
+// ErrInterrupted is wrapped, with context.Canceled, when the caller cancelled a deploy or a
+// rollback (an interrupt) while it waited.
+var ErrInterrupted = errors.New("interrupted")
+
+// withLimit bounds ctx by limit; once it passes, context.Cause names what ran out of time.
+func withLimit(ctx context.Context, what string, limit time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, limit, fmt.Errorf("%s %w (%v)", what, ErrTimeLimit, limit))
+}
+
+// stopped explains an error that happened because ctx ended: an interrupt (the caller
+// cancelled: wraps ErrInterrupted and context.Canceled) or a time limit (wraps the context's
+// cause, ErrTimeLimit for the deploy's and rollback's limits). Otherwise err is returned as is.
+func stopped(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		if errors.Is(err, ErrInterrupted) {
+			return err
+		}
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%w: %w", ErrInterrupted, err)
+		}
+		return fmt.Errorf("%w (%w): %w", ErrInterrupted, context.Canceled, err)
+	}
+	cause := context.Cause(ctx)
+	if errors.Is(err, cause) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", cause, err)
+}
 
 // Progress is a Deployment's rollout state, as `kubectl rollout status` reads it.
 type Progress struct {
@@ -80,13 +118,15 @@ func Revision(m metav1.Object) int64 {
 }
 
 // waitRollout watches the Deployment until RolloutStatus says done or fails, reporting every
-// change of state; timeout bounds the wait.
-func (d *Deployer) waitRollout(ctx context.Context, namespace, name string, stage Stage, timeout time.Duration) (*appsv1.Deployment, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// change of state. ctx bounds the wait: at its deadline the error wraps ErrRolloutTimeout and
+// the context's cause (the time limit); when it is cancelled (an interrupt), ErrInterrupted and
+// context.Canceled.
+func (d *Deployer) waitRollout(ctx context.Context, namespace, name string, stage Stage) (*appsv1.Deployment, error) {
 	sel := fields.OneTermEqualSelector("metadata.name", name).String()
 	deps := d.Client.AppsV1().Deployments(namespace)
-	lw := &cache.ListWatch{
+	// as client-go's generated informers do: a client that cannot serve watch-list streams (the
+	// fake clientset of the unit tests) says so, and the reflector then lists and watches
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = sel
 			return deps.List(ctx, o)
@@ -95,7 +135,7 @@ func (d *Deployer) waitRollout(ctx context.Context, namespace, name string, stag
 			o.FieldSelector = sel
 			return deps.Watch(ctx, o)
 		},
-	}
+	}, d.Client)
 	var last string
 	var final *appsv1.Deployment
 	_, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, nil, func(e watch.Event) (bool, error) {
@@ -121,12 +161,15 @@ func (d *Deployer) waitRollout(ctx context.Context, namespace, name string, stag
 		}
 		return false, nil
 	})
-	if err != nil && errors.Is(err, context.DeadlineExceeded) || errors.Is(err, watchtools.ErrWatchClosed) && ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil {
 		msg := "no state seen"
 		if final != nil {
 			msg, _, _ = RolloutStatus(final)
 		}
-		return final, fmt.Errorf("deployment %s/%s: %w within %v (last: %s)", namespace, name, ErrRolloutTimeout, timeout, msg)
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return final, fmt.Errorf("deployment %s/%s: rollout wait %w (last: %s): %w", namespace, name, ErrInterrupted, msg, ctx.Err())
+		}
+		return final, fmt.Errorf("deployment %s/%s: %w: %w (last: %s)", namespace, name, ErrRolloutTimeout, context.Cause(ctx), msg)
 	}
 	return final, err
 }

@@ -27,7 +27,6 @@ func clusterFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)"},
 		&cli.StringFlag{Name: "context", Usage: "kubeconfig context (default: its current context)"},
-		&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "longest wait for a rollout (and again for a rollback)"},
 	}
 }
 
@@ -44,10 +43,14 @@ func deployCommand() *cli.Command {
 		&cli.StringFlag{Name: "target", Value: "k8s", Usage: "k8s (a Kubernetes cluster) or compose (one host, deploy/compose.yaml)"},
 		&cli.StringFlag{Name: "sample", Usage: "photo the smoke test classifies (default: a generated 64×64 JPEG)"},
 		&cli.DurationFlag{Name: "smoke-timeout", Value: 2 * time.Minute, Usage: "longest wait for /ready in the smoke test"},
+		&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "longest the deploy may take: dry run, apply, rollout wait and smoke test (running out of it is a failure, rolled back)"},
+		&cli.DurationFlag{Name: "rollback-timeout", Usage: "longest the rollback after a failure may take, counted from its start (default: --timeout)"},
 		&cli.BoolFlag{Name: "no-rollback", Usage: "leave a failed version in place instead of rolling back"},
 		&cli.StringFlag{Name: "compose-dir", Value: "deploy", Usage: "--target compose: directory of compose.yaml and its .env"},
 	)
 	sub := append(nameFlags(), clusterFlags()...)
+	rollbackFlags := append(append([]cli.Flag{}, sub...),
+		&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "longest the rollback may take, its rollout wait included"})
 	return &cli.Command{
 		Name:  "deploy",
 		Usage: "roll the image out to Kubernetes (server-side apply, rollout wait, smoke test, automatic rollback) or to one host with compose",
@@ -61,7 +64,7 @@ func deployCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{Name: "status", Usage: "rollout state of the deployment (as kubectl rollout status, once)", Flags: sub, Action: runDeployStatus},
 			{Name: "history", Usage: "revisions with image and change-cause (as kubectl rollout history)", Flags: sub, Action: runDeployHistory},
-			{Name: "rollback", Usage: "roll back to the previous revision (as kubectl rollout undo) and wait", Flags: sub, Action: runDeployRollback},
+			{Name: "rollback", Usage: "roll back to the previous revision (as kubectl rollout undo) and wait", Flags: rollbackFlags, Action: runDeployRollback},
 		},
 	}
 }
@@ -143,7 +146,7 @@ func runDeploy(c *cli.Context) error {
 	if err != nil {
 		return fail(a, "catdog deploy", err)
 	}
-	res, err := d.Deploy(c.Context, spec, k8s.Options{Timeout: c.Duration("timeout"), NoRollback: c.Bool("no-rollback"),
+	res, err := d.Deploy(c.Context, spec, k8s.Options{Timeout: c.Duration("timeout"), RollbackTimeout: c.Duration("rollback-timeout"), NoRollback: c.Bool("no-rollback"),
 		Smoke: k8s.SmokeOptions{Sample: sample, ContentType: ct, Timeout: c.Duration("smoke-timeout")}})
 	if oerr := deployOutputs(a, spec, res); oerr != nil && err == nil {
 		err = oerr
