@@ -171,7 +171,7 @@ func deployOutputs(a *gha.Actions, spec k8s.Spec, res k8s.Result) error {
 		{"revision", strconv.FormatInt(res.Revision, 10)},
 	}
 	if res.Cause != nil {
-		rows = append(rows, []string{"cause", strings.ReplaceAll(res.Cause.Error(), "|", `\|`)})
+		rows = append(rows, []string{"cause", res.Cause.Error()}) // gha.Table escapes | and newlines
 	}
 	return a.AppendSummary("## catdog deploy\n\n" + gha.Table([]string{"", ""}, rows) + "\n")
 }

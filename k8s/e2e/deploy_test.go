@@ -2,10 +2,10 @@
 // (internal/testenv/kube: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
 // nodes on 127.0.0.1) as the shipped least-privilege deployer identity, and asserts on the
 // API's state. The smoke test goes the way it does in a cluster — through kube-apiserver's
-// service proxy to the new pods — and the test's egress route delivers each pod's traffic to a
-// real `catdog serve` on 127.0.0.1: one with a small trained model, and for pods labelled
-// version "broken" one whose model is deliberately broken (its normalisation mean makes every
-// probability NaN: /ready 200, /predict 500).
+// pod proxy to each new pod, classifying a real photo of the development set — and the test's
+// egress route delivers each pod's traffic to a real `catdog serve` on 127.0.0.1: one with a
+// small trained model, and for pods labelled version "broken" one whose model is deliberately
+// broken (its normalisation mean makes every probability NaN: /ready 200, /predict 500).
 package e2e
 
 import (
@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/catdog-mlops/catdog/internal/testenv"
 	"github.com/catdog-mlops/catdog/internal/testenv/kube"
@@ -47,6 +48,7 @@ func image(n int) string {
 // fixture is what every case shares: the catdog binary, the cluster, the serve processes.
 type fixture struct {
 	bin, rbac    string
+	sample       string // the smoke test's photo (a real one from the development set)
 	c            *kube.Cluster
 	good, broken *testenv.Process
 	// goodAddr and brokenAddr are where the two serve processes listen
@@ -67,14 +69,33 @@ func (f *fixture) routeLog(s string) {
 var deployFlags = []string{"--prestop-sleep", "1s", "--drain-delay", "1s", "--shutdown-timeout", "1s",
 	"--progress-deadline", "8s", "--smoke-timeout", "30s", "--timeout", "90s", "--model-name", "catdog"}
 
-// deploy runs catdog deploy and returns its combined output and exit code.
+// deploy runs catdog deploy --kubeconfig kubeconfig and returns its combined output and exit code.
 func (f *fixture) deploy(t *testing.T, kubeconfig, ns string, args ...string) (string, int) {
+	t.Helper()
+	return f.deployWith(t, invocation{kubeconfig: kubeconfig}, ns, args...)
+}
+
+// invocation is how catdog deploy is started: --kubeconfig (none when empty: then KUBECONFIG
+// in env names it, as in cd.yml) and environment variables on top of the test's (GitHub
+// Actions off unless env turns it on).
+type invocation struct {
+	kubeconfig string
+	env        []string
+}
+
+func (f *fixture) deployWith(t *testing.T, inv invocation, ns string, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	all := append([]string{"deploy", "--kubeconfig", kubeconfig, "--namespace", ns}, deployFlags...)
+	all := []string{"deploy", "--namespace", ns, "--sample", f.sample}
+	if inv.kubeconfig != "" {
+		all = append(all, "--kubeconfig", inv.kubeconfig)
+	}
+	all = append(all, deployFlags...)
 	cmd := exec.CommandContext(ctx, f.bin, append(all, args...)...)
-	cmd.Env = append(os.Environ(), "GITHUB_ACTIONS=", "GITHUB_OUTPUT=", "GITHUB_STEP_SUMMARY=")
+	// the home directory's kubeconfig must not stand in for the one the case names
+	cmd.Env = append(os.Environ(), "GITHUB_ACTIONS=", "GITHUB_OUTPUT=", "GITHUB_STEP_SUMMARY=", "KUBECONFIG=", "HOME="+t.TempDir())
+	cmd.Env = append(cmd.Env, inv.env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	var ee *exec.ExitError
@@ -90,7 +111,12 @@ func (f *fixture) deploy(t *testing.T, kubeconfig, ns string, args ...string) (s
 
 func (f *fixture) mustDeploy(t *testing.T, kubeconfig, ns string, args ...string) string {
 	t.Helper()
-	out, code := f.deploy(t, kubeconfig, ns, args...)
+	return f.mustDeployWith(t, invocation{kubeconfig: kubeconfig}, ns, args...)
+}
+
+func (f *fixture) mustDeployWith(t *testing.T, inv invocation, ns string, args ...string) string {
+	t.Helper()
+	out, code := f.deployWith(t, inv, ns, args...)
 	if code != 0 {
 		f.mu.Lock()
 		routed := strings.Join(f.routed, "\n")
@@ -105,7 +131,8 @@ func TestDeploy(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	shared := testenv.SharedData(t)
 	dir := t.TempDir()
-	f := &fixture{bin: filepath.Join(dir, "catdog"), rbac: filepath.Join(root, "deploy", "k8s", "deployer-rbac.yaml")}
+	f := &fixture{bin: filepath.Join(dir, "catdog"), rbac: filepath.Join(root, "deploy", "k8s", "deployer-rbac.yaml"),
+		sample: filepath.Join(shared, "petimages-dev", "Cat", "cat.100.jpg")}
 	testenv.Run(t, root, nil, "go", "build", "-o", f.bin, "./cmd/catdog")
 	good, broken := trainModels(t, f.bin, root, shared, dir)
 	t.Logf("built catdog and trained a 32x32 model in %v", time.Since(t0).Round(time.Millisecond))
@@ -280,16 +307,53 @@ func readyAddresses(ctx context.Context, cs kubernetes.Interface, ns string) (in
 	return n, nil
 }
 
+// actionsRun is a GitHub Actions step's environment: $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY
+// in temp files.
+type actionsRun struct{ output, summary string }
+
+func newActionsRun(t *testing.T) actionsRun {
+	dir := t.TempDir()
+	return actionsRun{output: filepath.Join(dir, "output"), summary: filepath.Join(dir, "summary")}
+}
+
+func (a actionsRun) env() []string {
+	return []string{"GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + a.output, "GITHUB_STEP_SUMMARY=" + a.summary}
+}
+
+// check asserts the step's outputs and that its summary holds every string of inSummary.
+func (a actionsRun) check(t *testing.T, outputs map[string]string, inSummary ...string) {
+	t.Helper()
+	got := testenv.GitHubOutputs(t, a.output)
+	for k, v := range outputs {
+		if got[k] != v {
+			t.Errorf("output %s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	summary, err := os.ReadFile(a.summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range inSummary {
+		if !strings.Contains(string(summary), w) {
+			t.Errorf("step summary lacks %q:\n%s", w, summary)
+		}
+	}
+}
+
 // (1) first deploy: 2 available replicas, 2 ready endpoints, HPA and PDB present, and the
-// smoke test's predictions reached the real catdog serve.
+// smoke test's predictions reached the real catdog serve. It runs as a GitHub Actions step:
+// the outputs and the step summary name the result, digest and revision.
 func testFirstDeploy(t *testing.T, f *fixture) {
 	ns := "first"
 	kc := f.c.Deployer(t, ns, f.rbac)
 	before := predictions(f.good)
-	out := f.mustDeploy(t, kc, ns, "--image", image(1), "--model-version", "1")
+	gh := newActionsRun(t)
+	out := f.mustDeployWith(t, invocation{kubeconfig: kc, env: gh.env()}, ns, "--image", image(1), "--model-version", "1")
 	if !strings.Contains(out, "deployed: first/catdog revision 1") {
 		t.Errorf("output does not report revision 1 deployed:\n%s", out)
 	}
+	gh.check(t, map[string]string{"result": "deployed", "digest": k8s.Digest(image(1)), "image": image(1), "revision": "1"},
+		"## catdog deploy", "| result | **deployed** |", "| deployment | first/catdog |", "| image | `"+image(1)+"` |", "| revision | 1 |")
 	cs := f.c.Admin
 	d := getDeployment(t, cs, ns)
 	if d.Status.AvailableReplicas != 2 || *d.Spec.Replicas != 2 {
@@ -326,12 +390,52 @@ func testFirstDeploy(t *testing.T, f *fixture) {
 	}
 }
 
+// twoContexts writes a kubeconfig holding kc's identity twice: the current context "default"
+// points at an address where nothing listens, the context "deployer" at the cluster.
+func twoContexts(t *testing.T, kc string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := cfg.Contexts[cfg.CurrentContext]
+	if cur == nil {
+		t.Fatalf("%s has no current context", kc)
+	}
+	wrong := cfg.Clusters[cur.Cluster].DeepCopy()
+	wrong.Server = "https://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	cfg.Clusters["nowhere"] = wrong
+	good := cur.DeepCopy()
+	cfg.Contexts["deployer"] = good
+	def := cur.DeepCopy()
+	def.Cluster = "nowhere"
+	cfg.Contexts["default"] = def
+	for name := range cfg.Contexts {
+		if name != "deployer" && name != "default" {
+			delete(cfg.Contexts, name)
+		}
+	}
+	cfg.CurrentContext = "default"
+	p := filepath.Join(t.TempDir(), "two-contexts.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // (2) rolling update to a new digest: a watch held during the rollout never sees fewer than 2
-// available replicas; at the end only the new ReplicaSet has pods.
+// available replicas; at the end only the new ReplicaSet has pods. The two deploys connect the
+// other ways kubectl does: the first through $KUBECONFIG alone (as cd.yml does), the second
+// with --context on a kubeconfig whose current context points elsewhere.
 func testRollingUpdate(t *testing.T, f *fixture) {
 	ns := "rolling"
 	kc := f.c.Deployer(t, ns, f.rbac)
-	f.mustDeploy(t, kc, ns, "--image", image(1), "--model-version", "1")
+	f.mustDeployWith(t, invocation{env: []string{"KUBECONFIG=" + kc}}, ns, "--image", image(1), "--model-version", "1")
+	two := twoContexts(t, kc)
+	// the current context is not the cluster: without --context the deploy must fail there
+	if out, code := f.deploy(t, two, ns, "--image", image(2), "--model-version", "2"); code == 0 || !strings.Contains(out, "API server unreachable") {
+		t.Fatalf("deploy through the kubeconfig's current context (nowhere): exit %d, want unreachable:\n%s", code, out)
+	}
 	cs := f.c.Admin
 	d := getDeployment(t, cs, ns)
 	w, err := cs.AppsV1().Deployments(ns).Watch(ctxT(t), metav1.ListOptions{
@@ -355,7 +459,7 @@ func testRollingUpdate(t *testing.T, f *fixture) {
 			mu.Unlock()
 		}
 	})
-	f.mustDeploy(t, kc, ns, "--image", image(2), "--model-version", "2")
+	f.mustDeploy(t, two, ns, "--context", "deployer", "--image", image(2), "--model-version", "2")
 	w.Stop()
 	done.Wait()
 	if events < 3 || maxGen <= d.Generation {
@@ -441,15 +545,19 @@ func testSmokeFailure(t *testing.T, f *fixture) {
 	kc := f.c.Deployer(t, ns, f.rbac)
 	f.mustDeploy(t, kc, ns, "--image", image(1), "--model-version", "1")
 	before := strings.Count(f.broken.Output(), "NaN probabilities")
-	out, code := f.deploy(t, kc, ns, "--image", image(4), "--model-version", "broken")
+	gh := newActionsRun(t)
+	out, code := f.deployWith(t, invocation{kubeconfig: kc, env: gh.env()}, ns, "--image", image(4), "--model-version", "broken")
 	if code == 0 {
 		t.Fatalf("catdog deploy of a version failing its smoke test exited 0")
 	}
-	for _, want := range []string{"smoke test of revision 2 failed", "POST /predict", "rolled back to revision 3"} {
+	for _, want := range []string{"smoke test of revision 2 failed", "POST /predict", "rolled back to revision 3", "::error title=catdog deploy::"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	// the outputs name what serves after the rollback: the previous digest, as revision 3
+	gh.check(t, map[string]string{"result": "rolled-back", "digest": k8s.Digest(image(1)), "image": image(1), "revision": "3"},
+		"| result | **rolled-back** |", "| image | `"+image(1)+"` |", "| revision | 3 |", "| cause | smoke test of revision 2 failed")
 	eventually(t, 5*time.Second, func() string {
 		if n := strings.Count(f.broken.Output(), "NaN probabilities") - before; n < 1 {
 			return fmt.Sprintf("the broken catdog serve logged %d failed predictions, want the smoke test's", n)
@@ -524,6 +632,12 @@ func testKubectl(t *testing.T, f *fixture) {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl apply --dry-run=server output lacks %q:\n%s", want, out)
 		}
+	}
+	// the deployer itself can kubectl apply the rendered objects (client-side apply reads each
+	// one first: the Role's get on catdog's objects)
+	out, err = f.c.Kubectl(ctx, kc, "apply", "--dry-run=server", "-f", filepath.Join(root, "deploy", "k8s", "catdog.yaml"))
+	if err != nil || !strings.Contains(out, "deployment.apps/catdog created (server dry run)") {
+		t.Errorf("kubectl apply --dry-run=server -f deploy/k8s/catdog.yaml as the deployer: %v\n%s", err, out)
 	}
 	f.mustDeploy(t, kc, ns, "--image", image(6), "--model-version", "6")
 	f.mustDeploy(t, kc, ns, "--image", image(7), "--model-version", "7")
