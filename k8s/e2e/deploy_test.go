@@ -163,6 +163,7 @@ func TestDeploy(t *testing.T) {
 		{"RollingUpdate", testRollingUpdate},
 		{"NeverReadyRollsBack", testNeverReady},
 		{"SmokeFailureRollsBack", testSmokeFailure},
+		{"TimeLimitAndInterrupt", testLimits},
 		{"ReapplyIsNoOp", testReapply},
 		{"Kubectl", testKubectl},
 		{"BadInput", testBadInput},
@@ -571,6 +572,96 @@ func testSmokeFailure(t *testing.T, f *fixture) {
 	if _, done, err := k8s.RolloutStatus(d); !done || err != nil {
 		t.Errorf("after the rollback the rollout is not complete: %v", err)
 	}
+}
+
+// --timeout bounds the whole deploy: a version that is still rolling out when it runs out is
+// rolled back (the rollback has its own --rollback-timeout). An interrupt (SIGINT) during the
+// rollout wait is reported as one — exit 130, no "did not finish in time" — and rolls nothing
+// back.
+func testLimits(t *testing.T, f *fixture) {
+	ns := "limits"
+	kc := f.c.Deployer(t, ns, f.rbac)
+	f.mustDeploy(t, kc, ns, "--image", image(1), "--model-version", "1")
+
+	// a 60 s progress deadline: only the 4 s time limit can end this rollout
+	start := time.Now()
+	out, code := f.deploy(t, kc, ns, "--image", image(3), "--model-version", "never-ready",
+		"--progress-deadline", "60s", "--timeout", "4s", "--rollback-timeout", "60s")
+	took := time.Since(start)
+	if code != 1 {
+		t.Errorf("deploy out of time: exit %d, want 1", code)
+	}
+	for _, want := range []string{"rollout did not finish in time: deploy time limit reached (4s)", "rolled back to revision 3", image(1)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if d := getDeployment(t, f.c.Admin, ns); templateImage(d) != image(1) || k8s.Revision(d) != 3 {
+		t.Errorf("after the time limit: template %s revision %d, want %s revision 3 (rolled back)", templateImage(d), k8s.Revision(d), image(1))
+	}
+	if took > 40*time.Second {
+		t.Errorf("deploy with --timeout 4s took %v", took)
+	}
+
+	// interrupt during the rollout wait of another never-ready version
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := append([]string{"deploy", "--kubeconfig", kc, "--namespace", ns, "--sample", f.sample}, deployFlags...)
+	args = append(args, "--image", image(5), "--model-version", "never-ready", "--progress-deadline", "60s")
+	cmd := exec.CommandContext(ctx, f.bin, args...)
+	cmd.Env = append(os.Environ(), "GITHUB_ACTIONS=", "GITHUB_OUTPUT=", "GITHUB_STEP_SUMMARY=", "KUBECONFIG=")
+	var buf syncBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, func() string {
+		if !strings.Contains(buf.String(), "new replicas have been updated") {
+			return "catdog deploy has not reported the rollout wait yet:\n" + buf.String()
+		}
+		return ""
+	})
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	out = buf.String()
+	t.Logf("interrupted catdog deploy (%v):\n%s", err, out)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("interrupted deploy: %v, want exit 130", err)
+	}
+	for _, want := range []string{"rollout wait interrupted", "not rolled back (interrupted)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, bad := range []string{"did not finish in time", "rolled back to"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("an interrupt is reported as %q:\n%s", bad, out)
+		}
+	}
+	if d := getDeployment(t, f.c.Admin, ns); templateImage(d) != image(5) {
+		t.Errorf("after the interrupt the template runs %s, want %s left in place", templateImage(d), image(5))
+	}
+}
+
+// syncBuffer is a bytes.Buffer a running process writes to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // (5) re-applying the same spec changes nothing (generation stays) and leaves the replica
