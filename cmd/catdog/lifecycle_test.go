@@ -155,7 +155,7 @@ func TestLifecycleShipAndCheck(t *testing.T) {
 
 	// The image of the pulled champion carries its provenance as labels.
 	layout := filepath.Join(work, "layout")
-	run("image", "build", "--binary", self, "--model", champion, "--oci-layout", layout,
+	built := run("image", "build", "--binary", self, "--model", champion, "--oci-layout", layout,
 		"--cache-dir", filepath.Join(work, "layers"), "--source-date-epoch", "1700000000", "-q")
 	img, err := publish.ReadLayout(layout, "")
 	if err != nil {
@@ -181,6 +181,12 @@ func TestLifecycleShipAndCheck(t *testing.T) {
 	for k, v := range want {
 		if got := cfg.Config.Labels[k]; got != v {
 			t.Errorf("image label %s = %q, want %q", k, got, v)
+		}
+	}
+	// ... and as the step outputs ci.yml hands to cd.yml's catdog deploy (printed outside Actions)
+	for _, o := range []string{"model-name: " + name, "model-version: " + d.ChampionAfter, "run-id: " + mv.RunID} {
+		if !strings.Contains(built, o+"\n") {
+			t.Errorf("image build outputs lack %q:\n%s", o, built)
 		}
 	}
 	step("image built and labelled")
