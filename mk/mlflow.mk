@@ -47,3 +47,8 @@ mlflow-down: ## stop the MLflow server started by mlflow-up
 .PHONY: bench-mlflow
 bench-mlflow: venv ## 100 epochs x 8 metrics + 20 params: catdog client vs Python log_metric / log_batch -> bench/mlflow/RESULTS.md
 	VENV=$(VENV) GO=$(GO) bench/mlflow/run.sh
+
+.PHONY: mlflow-screenshot
+mlflow-screenshot: venv ## headless-Chromium screenshot of the latest training run (metrics + confusion matrix) -> docs/mlflow-ui.png
+	@$(call apt_ensure,chromium)
+	$(VENV)/bin/python scripts/mlflow-screenshot.py --out docs/mlflow-ui.png
