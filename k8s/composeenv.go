@@ -5,8 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // ComposeImageVar is the variable deploy/compose.yaml takes the image reference from.
@@ -42,21 +43,5 @@ func SetEnvFile(path, key, value string) error {
 	if !found {
 		out.WriteString(key + "=" + value + "\n")
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".env.tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(out.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, out.Bytes(), 0o644)
 }

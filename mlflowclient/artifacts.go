@@ -3,7 +3,6 @@ package mlflowclient
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +14,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // Bounds of tree transfers.
@@ -290,18 +291,12 @@ func (c *Client) downloadFile(ctx context.Context, root ArtifactRoot, p, dst str
 		return err
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".download-*")
+	err = atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+		_, err := io.Copy(w, rc)
+		return err
+	})
 	if err != nil {
-		return err
-	}
-	_, cerr := io.Copy(tmp, rc)
-	if err := errors.Join(cerr, tmp.Close()); err != nil {
-		os.Remove(tmp.Name())
 		return fmt.Errorf("mlflow: download %s: %w", p, err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		os.Remove(tmp.Name())
-		return err
 	}
 	return nil
 }

@@ -144,8 +144,8 @@ func (n *Network) VarStore() *nn.VarStore { return n.vs }
 // norm updates its running statistics and dropout is active.
 func (n *Network) Forward(x *ts.Tensor, train bool) *ts.Tensor { return n.net.forward(x, train) }
 
-// Save writes the weights and info into dir (created if needed), each through a temporary
-// file renamed into place.
+// Save writes the weights and info into dir (created if needed), each through
+// internal/atomicfile (unique temp name, fsync, rename; the temp file removed on error).
 func (n *Network) Save(dir string, info Info) error {
 	if err := info.Validate(); err != nil {
 		return err
@@ -153,11 +153,16 @@ func (n *Network) Save(dir string, info Info) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
-	tmp := filepath.Join(dir, ".tmp-"+WeightsFile)
-	if err := n.vs.Save(tmp); err != nil {
+	// gotch saves by path: it writes a reserved temp name, committed (fsync, rename) after.
+	w, err := atomicfile.Reserve(filepath.Join(dir, WeightsFile))
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	defer w.Abort()
+	if err := n.vs.Save(w.Path()); err != nil {
 		return fmt.Errorf("model: save weights: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, WeightsFile)); err != nil {
+	if err := w.Commit(0o644); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
 	b, err := json.MarshalIndent(info, "", "  ")

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -24,6 +25,21 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	defer n.Close()
 	if err := n.Save(dir, info); err != nil {
 		t.Fatal(err)
+	}
+	// Saving again replaces both files and leaves no temp file behind.
+	if err := n.Save(dir, info); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{WeightsFile, InfoFile}; !slices.Equal(names, want) {
+		t.Errorf("model directory holds %v, want %v", names, want)
 	}
 	x := make([]float32, 2*3*32*32)
 	for i := range x {

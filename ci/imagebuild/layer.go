@@ -212,7 +212,8 @@ func (c *Cache) build(ctx context.Context, set *FileSet, opts LayerOptions) (*La
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// Pass 2: tar -> (diffID check) -> gzip -> (digest) -> temp file -> rename.
+	// Pass 2: tar -> (diffID check) -> gzip -> (digest) -> temp file -> rename. Not
+	// internal/atomicfile: the blob's name is its digest, known only after the bytes are written.
 	tmp, err := os.CreateTemp(filepath.Join(c.dir, "blobs", "sha256"), ".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("image: layer cache: %w", err)

@@ -10,9 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // Keychain returns the default credentials: the Docker/podman config files
@@ -276,18 +277,11 @@ func WriteTarball(img v1.Image, path string, refs []string) error {
 		}
 		m[ref] = img
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*.tar")
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		return tarball.MultiRefWrite(m, w)
+	})
 	if err != nil {
-		return fmt.Errorf("publish: tarball: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	werr := tarball.MultiRefWrite(m, tmp)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
 		return fmt.Errorf("publish: tarball %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("publish: tarball: %w", err)
 	}
 	return nil
 }

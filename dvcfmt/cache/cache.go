@@ -199,6 +199,8 @@ func (p Path) write(ctx context.Context, want string, legacy bool, r io.Reader) 
 	if want != "" {
 		dir = filepath.Dir(p.ObjectPath(want, legacy))
 	}
+	// Not internal/atomicfile: the final name is the content's hash, known only once the bytes
+	// are written, and an object already present is kept; a torn temp file is never renamed.
 	tmp, tmpName, err := createTemp(dir)
 	if err != nil {
 		return "", 0, err

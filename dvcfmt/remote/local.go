@@ -79,6 +79,8 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err != nil {
 		return err
 	}
+	// Not internal/atomicfile: objects are content-addressed and created read-only (0444) with
+	// O_EXCL through fsutil, the size is checked before the rename; readers never see a partial object.
 	dir := filepath.Dir(p)
 	var tok [8]byte
 	_, _ = rand.Read(tok[:])

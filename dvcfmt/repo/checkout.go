@@ -333,6 +333,8 @@ func (r *Repo) inCache(abs string, legacy bool) bool {
 func (r *Repo) link(dst, oid string, legacy, exec bool, types []string) error {
 	src := r.Cache.ObjectPath(oid, legacy)
 	dir := filepath.Dir(dst)
+	// Not internal/atomicfile: the temp name is a link (reflink, hard link, symlink) to a
+	// verified cache object, not written bytes; only the rename into place is shared.
 	tmp := filepath.Join(dir, "."+filepath.Base(dst)+"."+tmpSuffix()+".tmp")
 	var lastErr error
 	for _, t := range types {

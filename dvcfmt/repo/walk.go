@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"github.com/catdog-mlops/catdog/dvcfmt/cache"
 	"github.com/catdog-mlops/catdog/dvcfmt/internal/fsutil"
 	"golang.org/x/sys/unix"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // wsFile is a regular file found in the workspace.
@@ -328,21 +331,11 @@ func (s *state) save() error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".catdog-state.*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
 	s.mu.Lock()
-	err = gob.NewEncoder(tmp).Encode(s.m)
-	s.mu.Unlock()
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), s.path)
+	defer s.mu.Unlock()
+	return atomicfile.Write(s.path, 0o644, func(w io.Writer) error {
+		return gob.NewEncoder(w).Encode(s.m)
+	})
 }
 
 // forgetTree drops the entries of abs and of every path below it.

@@ -165,3 +165,73 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		t.Fatalf("directory holds %v, want only %v (temp files left behind?)", got, names)
 	}
 }
+
+// TestPending writes through a reserved path the way a path-only writer (gotch) does: the file
+// is replaced by name, then committed or aborted.
+func TestPending(t *testing.T) {
+	tests := []struct {
+		name   string
+		commit bool
+		want   string
+	}{
+		{name: "commit replaces the target", commit: true, want: "new"},
+		{name: "abort keeps the target", commit: false, want: "old"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "best_model.ot")
+			if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			w, err := Reserve(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Abort()
+			if filepath.Dir(w.Path()) != dir || w.Path() == p {
+				t.Fatalf("temp path %s: want a different file in %s", w.Path(), dir)
+			}
+			// A path-only writer truncates or recreates the file by name.
+			if err := os.WriteFile(w.Path(), []byte("new"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tt.commit {
+				if err := w.Commit(0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Commit(0o644); err == nil {
+					t.Error("a second Commit succeeded")
+				}
+			}
+			w.Abort()
+			got, _ := os.ReadFile(p)
+			if string(got) != tt.want {
+				t.Errorf("target %q, want %q", got, tt.want)
+			}
+			fi, _ := os.Stat(p)
+			if fi.Mode().Perm() != 0o644 {
+				t.Errorf("mode %v, want 0644", fi.Mode().Perm())
+			}
+			assertOnly(t, dir, "best_model.ot")
+		})
+	}
+}
+
+// TestPendingCommitFailureCleansUp: a temp file the writer removed cannot be committed, and the
+// target and directory stay as they were.
+func TestPendingCommitFailureCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	w, err := Reserve(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(w.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(0o644); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want os.ErrNotExist", err)
+	}
+	assertOnly(t, dir)
+}

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/catdog-mlops/catdog/mlflowclient"
+
+	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
 // Operation kinds.
@@ -365,21 +367,7 @@ func (j *Journal) saveState() error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(j.path), ".state-*")
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), j.statePath()); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(j.statePath(), b, 0o600); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil

@@ -241,6 +241,8 @@ func (j *Journal) uploadBytes(ctx context.Context, c *mlflowclient.Client, root 
 	if err := os.MkdirAll(j.FilesDir(), 0o755); err != nil {
 		return err
 	}
+	// A scratch file for UploadFile (which streams from a path), removed after the upload: no
+	// other process reads it, so it is not written through internal/atomicfile.
 	tmp, err := os.CreateTemp(j.FilesDir(), name+"-*")
 	if err != nil {
 		return err
