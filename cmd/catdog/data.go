@@ -96,7 +96,7 @@ func dataInit(c *cli.Context) error {
 
 func dataAdd(c *cli.Context) error {
 	if c.NArg() == 0 {
-		return cli.Exit("data add: give at least one PATH", 2)
+		return cli.Exit("give at least one PATH", 2)
 	}
 	r, err := openRepo(c)
 	if err != nil {
@@ -266,7 +266,7 @@ func configLevel(c *cli.Context, r *repo.Repo) (*dvcfmt.Config, bool, error) {
 
 func dataRemoteAdd(c *cli.Context) error {
 	if c.NArg() != 2 {
-		return cli.Exit("data remote add: want NAME URL", 2)
+		return cli.Exit("want NAME URL", 2)
 	}
 	r, err := openRepo(c)
 	if err != nil {
@@ -291,7 +291,7 @@ func dataRemoteAdd(c *cli.Context) error {
 
 func dataRemoteModify(c *cli.Context) error {
 	if c.NArg() != 3 && !(c.Bool("unset") && c.NArg() == 2) {
-		return cli.Exit("data remote modify: want NAME OPTION VALUE", 2)
+		return cli.Exit("want NAME OPTION VALUE", 2)
 	}
 	r, err := openRepo(c)
 	if err != nil {
@@ -358,7 +358,7 @@ func dataRemoteDefault(c *cli.Context) error {
 
 func dataGC(c *cli.Context) error {
 	if !c.Bool("workspace") {
-		return cli.Exit("data gc: pass -w/--workspace to confirm which objects to keep", 2)
+		return cli.Exit("pass -w/--workspace to confirm which objects to keep", 2)
 	}
 	r, err := openRepo(c)
 	if err != nil {

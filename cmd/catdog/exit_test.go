@@ -38,6 +38,10 @@ func TestExitStatus(t *testing.T) {
 		{"missing required flag", []string{"image", "push"}, exitUsage, `catdog: Required flag "oci-layout" not set`},
 		{"bad input named on the command line", []string{"prepare", "--data", notDir, "--out", dir}, exitUsage, "catdog prepare: --data " + notDir + " is not a folder"},
 		{"work failed", []string{"gha", "test-report", failedLog}, exitFailure, "catdog gha test-report: 1 failures"},
+		// a library's error (dvcfmt/repo) named by the command it came through, once
+		{"data: library error", []string{"data", "add", "x"}, exitFailure, "catdog data add: " + dir + ": not a DVC repository"},
+		{"data: usage error", []string{"data", "remote", "add", "x"}, exitUsage, "catdog data remote add: want NAME URL"},
+		{"repro: library error", []string{"repro"}, exitFailure, "catdog repro: " + dir + ": not a DVC repository"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -146,7 +146,7 @@ func runImageBuild(c *cli.Context) error {
 	a := actions(c)
 	tagList, gc, err := imageTags(c)
 	if err != nil {
-		return fail(a, "image tags", fmt.Errorf("image build: %w", err))
+		return fail(a, "image tags", fmt.Errorf("catdog image build: %w", err))
 	}
 	spec, err := buildSpec(c, gc)
 	if _, usage := err.(cli.ExitCoder); usage {
@@ -213,10 +213,10 @@ func buildSpec(c *cli.Context, gc tags.Context) (imagebuild.Spec, error) {
 		BaseRef: c.String("base"), Labels: labels, Created: created,
 	}
 	if st, err := os.Stat(spec.ModelDir); err != nil || !st.IsDir() {
-		return spec, fmt.Errorf("image build: --model %s is not a directory", spec.ModelDir)
+		return spec, fmt.Errorf("catdog image build: --model %s is not a directory", spec.ModelDir)
 	}
 	if err := checkServes(spec.Binary); err != nil {
-		return spec, fmt.Errorf("image build: %w", err)
+		return spec, fmt.Errorf("catdog image build: %w", err)
 	}
 	return spec, nil
 }
@@ -370,7 +370,7 @@ func runImagePush(c *cli.Context) error {
 	}
 	tagList, _, err := imageTags(c)
 	if err != nil {
-		return fail(a, "image tags", fmt.Errorf("image push: %w", err))
+		return fail(a, "image tags", fmt.Errorf("catdog image push: %w", err))
 	}
 	img, err := publish.ReadLayout(c.String("oci-layout"), c.String("layout-tag"))
 	if err != nil {

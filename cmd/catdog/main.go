@@ -30,7 +30,9 @@ func main() {
 
 // newApp builds the CLI. Errors always come back from RunContext (ExitErrHandler does not
 // print or exit inside urfave/cli), so tests and the binary take the same path: main prints
-// the error once (errorLine) and exits with exitCode.
+// the error once (errorLine) and exits with exitCode. Every command's Action is wrapped once
+// here (prefixErrors), so a command's errors name it ("catdog data add: …") whatever package
+// they come from.
 func newApp() *cli.App {
 	app := &cli.App{
 		Name:                 "catdog",
@@ -56,6 +58,9 @@ func newApp() *cli.App {
 			if c.OnUsageError == nil {
 				c.OnUsageError = usageError(name)
 			}
+			if c.Action != nil {
+				c.Action = prefixErrors(name, c.Action)
+			}
 			walk(name, c.Subcommands)
 		}
 	}
@@ -71,11 +76,39 @@ func usageError(name string) cli.OnUsageErrorFunc {
 	}
 }
 
+// commandError is an error of the command named name (the full path, "catdog data add").
+// It unwraps to the command's error, so exitCode still finds a cli.ExitCoder or
+// context.Canceled inside it.
+type commandError struct {
+	name string
+	err  error
+}
+
+func (e *commandError) Error() string { return e.name + ": " + e.err.Error() }
+func (e *commandError) Unwrap() error { return e.err }
+
+// prefixErrors wraps the Action of the command named name so that its error starts with that
+// name, once: an error that already names a command ("catdog …") is returned as it is.
+func prefixErrors(name string, action cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		err := action(c)
+		if err == nil || namesCommand(err.Error()) {
+			return err
+		}
+		return &commandError{name: name, err: err}
+	}
+}
+
+// namesCommand reports whether msg already starts with the program's or a command's name.
+func namesCommand(msg string) bool {
+	return strings.HasPrefix(msg, "catdog ") || strings.HasPrefix(msg, "catdog:")
+}
+
 // errorLine is the one line printed for a failed run: errors of a command already start with
 // its full name ("catdog image build: …"); anything else gets the program's name.
 func errorLine(err error) string {
 	msg := err.Error()
-	if strings.HasPrefix(msg, "catdog ") || strings.HasPrefix(msg, "catdog:") {
+	if namesCommand(msg) {
 		return msg
 	}
 	return "catdog: " + msg

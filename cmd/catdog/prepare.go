@@ -67,7 +67,7 @@ func runPrepare(c *cli.Context) error {
 	opts.Progress = countProgress(newProgress(c.App.ErrWriter, c.Bool("quiet"), itemLines), "decoding")
 	rep, err := imageprep.Prepare(c.Context, opts)
 	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
+		return err
 	}
 	if err := rep.WriteText(c.App.Writer); err != nil {
 		return err
@@ -82,7 +82,7 @@ func runPrepare(c *cli.Context) error {
 func runPrepareCheck(c *cli.Context, opts imageprep.PrepareOptions) error {
 	checks, err := imageprep.Check(c.Context, opts.Source, opts.Limits, opts.Workers)
 	if err != nil {
-		return fmt.Errorf("prepare --check: %w", err)
+		return fmt.Errorf("--check: %w", err)
 	}
 	var b strings.Builder
 	bad := 0

@@ -41,7 +41,7 @@ func runRepro(c *cli.Context) error {
 		OnEvent: func(ev repo.StageEvent) { printStageEvent(w, ev, c.Bool("dry")) }}
 	res, err := r.Repro(c.Context, opts)
 	if err != nil {
-		return fmt.Errorf("repro: %w", err)
+		return err
 	}
 	switch {
 	case len(res.Ran) == 0:
