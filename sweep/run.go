@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/catdog-mlops/catdog/internal/atomicfile"
 )
 
@@ -159,31 +161,27 @@ func Run(ctx context.Context, o Options) (*State, error) {
 			return st, err
 		}
 	}
-	next := make(chan int)
-	var wg sync.WaitGroup
+	// Every trial runs even when another fails (a plain Group, no shared cancellation); their
+	// errors are joined. An interrupt stops starting trials and leaves the rest pending.
+	var g errgroup.Group
+	g.SetLimit(o.Parallel)
 	errs := make([]error, len(st.Trials))
-	for range o.Parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				errs[i] = r.runTrial(ctx, i)
-			}
-		}()
-	}
-feed:
 	for i := range st.Trials {
 		if st.Trials[i].Status != Pending {
 			continue
 		}
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+		if ctx.Err() != nil {
+			break
 		}
+		g.Go(func() error {
+			if ctx.Err() != nil { // interrupted while this trial waited for a slot
+				return nil
+			}
+			errs[i] = r.runTrial(ctx, i)
+			return nil
+		})
 	}
-	close(next)
-	wg.Wait()
+	_ = g.Wait() // trials' errors are in errs
 	if ctx.Err() != nil {
 		return st, fmt.Errorf("sweep interrupted; run it again to resume: %w", ctx.Err())
 	}

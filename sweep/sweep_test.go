@@ -252,6 +252,33 @@ func TestFailedTrialIsReported(t *testing.T) {
 	}
 }
 
+// TestAllTrialsRunAndErrorsJoin: a failing trial stops no other one, at any parallelism, and
+// every failure is in the returned error.
+func TestAllTrialsRunAndErrorsJoin(t *testing.T) {
+	for _, parallel := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("parallel %d", parallel), func(t *testing.T) {
+			spec, _ := parseSpec([]byte("method: grid\nmetric: m\nparameters:\n  lr: {values: [0.1, 0.2, 0.3, 0.4]}\n"))
+			fail := map[int]error{0: errors.New("trial 0 diverged"), 2: errors.New("trial 2 diverged")}
+			r := RunnerFunc(func(ctx context.Context, tr Trial, report func(int, float64) bool) (string, error) {
+				if err := fail[tr.Index]; err != nil {
+					return "r", err
+				}
+				report(1, 0.5)
+				return "r", nil
+			})
+			st, err := Run(context.Background(), Options{Spec: spec, Dir: t.TempDir(), Runner: r, Parallel: parallel})
+			for i, e := range fail {
+				if !errors.Is(err, e) {
+					t.Errorf("err = %v, want it to hold trial %d's error", err, i)
+				}
+			}
+			if c := st.Count(); c[Done] != 2 || c[Failed] != 2 {
+				t.Errorf("trials %v, want 2 done and 2 failed", c)
+			}
+		})
+	}
+}
+
 func checkPNG(t *testing.T, path string) {
 	t.Helper()
 	f, err := os.Open(path)

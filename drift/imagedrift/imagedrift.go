@@ -14,7 +14,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/catdog-mlops/catdog/drift"
 	"github.com/catdog-mlops/catdog/imageprep"
@@ -97,29 +98,26 @@ func Files(ctx context.Context, paths []string, o FilesOptions) ([]imageprep.Fea
 	}
 	rows := make([]imageprep.Features, len(paths))
 	errs := make([]error, len(paths))
-	var next, done atomic.Int64
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for w := 0; w < o.Workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= len(paths) {
-					return
-				}
-				rows[i], errs[i] = fileFeatures(paths[i], o)
-				d := int(done.Add(1))
-				if o.Progress != nil {
-					mu.Lock()
-					o.Progress(d, len(paths))
-					mu.Unlock()
-				}
+	var g errgroup.Group
+	g.SetLimit(o.Workers)
+	var mu sync.Mutex // progress calls one at a time, done increasing
+	done := 0
+	for i := range paths {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			rows[i], errs[i] = fileFeatures(paths[i], o) // a bad file is skipped, never fatal
+			if o.Progress != nil {
+				mu.Lock()
+				done++
+				o.Progress(done, len(paths))
+				mu.Unlock()
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // no task returns an error: per-file errors are in errs
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
