@@ -46,6 +46,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/catdog-mlops/catdog/internal/cachedir"
 	"github.com/catdog-mlops/catdog/internal/testenv"
 )
 
@@ -69,15 +70,10 @@ func BinDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("CATDOG_K8S_BIN")
 	if dir == "" {
-		cache := os.Getenv("CATDOG_CACHE")
-		if cache == "" {
-			base, err := os.UserCacheDir()
-			if err != nil {
-				t.Fatalf("kube: %v", err)
-			}
-			cache = filepath.Join(base, "catdog")
+		var err error
+		if dir, err = cachedir.Join("k8s-"+Version, "bin"); err != nil {
+			t.Fatalf("kube: %v", err)
 		}
-		dir = filepath.Join(cache, "k8s-"+Version, "bin")
 	}
 	for _, b := range binaries {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
