@@ -12,9 +12,6 @@ import (
 	"gonum.org/v1/gonum/stat"
 )
 
-// ProfileFile is the reference profile's file name in a model directory.
-const ProfileFile = "drift_profile.json"
-
 // ProfileFormat and ProfileVersion identify the profile document. The version changes when a
 // field changes meaning; readers reject versions they do not know.
 const (

@@ -446,7 +446,7 @@ func writeOutputs(dir, dataDir string, res *Result) error {
 	if err := PlotCurves(filepath.Join(dir, modeldir.LearningCurves), res.Epochs); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, CurvesFile), CurvesCSV(res.Epochs), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, modeldir.LearningCurvesCSV), CurvesCSV(res.Epochs), 0o644); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	src, err := os.ReadFile(filepath.Join(dataDir, imageprep.ManifestFile))

@@ -123,10 +123,6 @@ func PlotCurves(path string, epochs []EpochStats) error {
 	return savePNG(path, img)
 }
 
-// CurvesFile is the per-epoch training curves as CSV, written beside learning_curves.png so
-// that `dvc plots show` (and any spreadsheet) can draw them from data.
-const CurvesFile = "learning_curves.csv"
-
 // CurvesCSV returns the per-epoch figures as CSV: epoch, losses, accuracies, learning rate.
 func CurvesCSV(epochs []EpochStats) []byte {
 	var b strings.Builder

@@ -12,6 +12,7 @@ import (
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/internal/atomicfile"
 	"github.com/catdog-mlops/catdog/model"
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 // ReferenceProfile computes the drift reference of the training split ds of the prepared
@@ -87,7 +88,7 @@ func predictionProfile(split string, classes []string, probs [][]float32) *drift
 
 // writeProfile writes the profile into the model directory.
 func writeProfile(dir string, p *drift.Profile) error {
-	if err := atomicfile.Write(filepath.Join(dir, drift.ProfileFile), 0o644, p.Encode); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, modeldir.DriftProfile), 0o644, p.Encode); err != nil {
 		return fmt.Errorf("train: drift profile: %w", err)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/catdog-mlops/catdog/model"
 
 	"github.com/catdog-mlops/catdog/internal/progress"
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 var fixture struct {
@@ -227,7 +228,7 @@ func TestRunCancelled(t *testing.T) {
 // features serving computes from the original photo, and the validation predictions.
 func checkProfile(t *testing.T, modelDir, data string) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(modelDir, drift.ProfileFile))
+	f, err := os.Open(filepath.Join(modelDir, modeldir.DriftProfile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/catdog-mlops/catdog/drift"
 	"github.com/catdog-mlops/catdog/drift/driftreport"
 	"github.com/catdog-mlops/catdog/drift/imagedrift"
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 // driftCommand is `catdog drift`: input drift against the training reference.
@@ -27,7 +28,7 @@ func driftCommand() *cli.Command {
 			Usage: "compare a folder of photos (or a CSV of feature rows) with the model's drift profile; write JSON + HTML",
 			Description: "Computes the per-image features of every photo below --data (decoded and resized to the model's\n" +
 				"input size exactly as serving does), compares them feature by feature with the training reference\n" +
-				"in the model's " + drift.ProfileFile + " and writes " + driftreport.JSONFile + ", " + driftreport.HTMLFile + " and\n" +
+				"in the model's " + modeldir.DriftProfile + " and writes " + driftreport.JSONFile + ", " + driftreport.HTMLFile + " and\n" +
 				driftreport.PlotDir + "/*.png into --out. --data may also be a CSV file whose header names the features.",
 			Flags: []cli.Flag{
 				modelRefFlag(nil),
@@ -144,7 +145,7 @@ func driftProfileOf(ctx context.Context, c *cli.Context, model string) (*drift.P
 		}
 		dir = tmp
 	}
-	f, err := os.Open(filepath.Join(dir, drift.ProfileFile))
+	f, err := os.Open(filepath.Join(dir, modeldir.DriftProfile))
 	if err != nil {
 		cleanup()
 		return nil, func() {}, fmt.Errorf("%s has no drift profile (train it with this catdog): %w", model, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/internal/drifttest"
 	"github.com/catdog-mlops/catdog/internal/testenv"
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 // driftModelDir writes a model directory holding only a drift profile made from dev photos
@@ -44,7 +45,7 @@ func driftModelDir(t *testing.T) string {
 	if err := p.Encode(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, drift.ProfileFile), buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, modeldir.DriftProfile), buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -177,7 +178,7 @@ func TestDriftReportCommand(t *testing.T) {
 // predictions; --params sets the methods and share as serve reads them, flags override it.
 func TestDriftReportServeLogAndParams(t *testing.T) {
 	model := driftModelDir(t)
-	f, err := os.Open(filepath.Join(model, drift.ProfileFile))
+	f, err := os.Open(filepath.Join(model, modeldir.DriftProfile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestDriftReportServeLogAndParams(t *testing.T) {
 	if err := prof.Encode(&pb); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(model, drift.ProfileFile), pb.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(model, modeldir.DriftProfile), pb.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// 60 requests of undrifted photos, every one answered "dog" with confidence ~1.

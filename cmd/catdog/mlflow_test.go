@@ -17,12 +17,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/catdog-mlops/catdog/drift"
 	"github.com/catdog-mlops/catdog/drift/driftreport"
 	"github.com/catdog-mlops/catdog/internal/drifttest"
 	"github.com/catdog-mlops/catdog/internal/testenv"
 	"github.com/catdog-mlops/catdog/mlflowclient"
 	"github.com/catdog-mlops/catdog/mlflowclient/promote"
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 // fakePrepared writes a prepared.json whose manifest md5 the fake runs record as their split.
@@ -282,11 +282,11 @@ func TestDriftReportRegisteredModel(t *testing.T) {
 	srv := testenv.StartMLflow(t)
 	dir := writeModelDir(t)
 	local := driftModelDir(t) // a real profile: dev photos 300..359 at 64 px
-	prof, err := os.ReadFile(filepath.Join(local, drift.ProfileFile))
+	prof, err := os.ReadFile(filepath.Join(local, modeldir.DriftProfile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, drift.ProfileFile), prof, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, modeldir.DriftProfile), prof, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/catdog-mlops/catdog/mlflowclient"
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 // modelCommand is `catdog model`: registered models in MLflow.
@@ -115,7 +116,7 @@ func pullModel(ctx context.Context, cl *mlflowclient.Client, uri, dir string, w 
 	case err != nil:
 		return nil, nil, fmt.Errorf("%s: %w", uri, err)
 	default:
-		fmt.Fprintf(w, "verified %d files against %s\n", n, DigestsFile)
+		fmt.Fprintf(w, "verified %d files against %s\n", n, modeldir.Digests)
 	}
 	return mv, files, nil
 }

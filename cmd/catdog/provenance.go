@@ -17,23 +17,13 @@ import (
 
 	"github.com/catdog-mlops/catdog/internal/atomicfile"
 	"github.com/catdog-mlops/catdog/mlflowclient"
-)
-
-// Files catdog adds to a model directory around the registry.
-const (
-	// DigestsFile lists the sha256 of every file of a model directory (sha256sum format, so
-	// `sha256sum -c SHA256SUMS` checks it too). `catdog train` writes it before the upload;
-	// `catdog model pull` verifies the downloaded files against it.
-	DigestsFile = "SHA256SUMS"
-	// ProvenanceFile records which registered version a pulled directory is
-	// (`catdog model pull` writes it; `catdog image build` turns it into labels).
-	ProvenanceFile = "registered_model.json"
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 // addedAfterDigests reports the files written into a registered model after SHA256SUMS (the
 // MLmodel descriptor of the upload) or by the pull itself.
 func addedAfterDigests(name string) bool {
-	return name == DigestsFile || name == "MLmodel" || name == ProvenanceFile
+	return name == modeldir.Digests || name == modeldir.MLmodel || name == modeldir.Provenance
 }
 
 func sha256File(p string) (string, error) {
@@ -86,7 +76,7 @@ func writeDigests(dir string) error {
 		}
 		fmt.Fprintf(&b, "%s  %s\n", sum, f)
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, DigestsFile), b.Bytes(), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, modeldir.Digests), b.Bytes(), 0o644)
 }
 
 // DigestError lists the files of a pulled model that do not match its SHA256SUMS.
@@ -99,22 +89,22 @@ func (e *DigestError) Error() string {
 	for _, p := range []struct {
 		what  string
 		files []string
-	}{{"digest mismatch", e.Mismatch}, {"missing", e.Missing}, {"not in " + DigestsFile, e.Unexpected}} {
+	}{{"digest mismatch", e.Mismatch}, {"missing", e.Missing}, {"not in " + modeldir.Digests, e.Unexpected}} {
 		if len(p.files) > 0 {
 			parts = append(parts, p.what+": "+strings.Join(p.files, ", "))
 		}
 	}
-	return "model files do not match " + DigestsFile + " (" + strings.Join(parts, "; ") + ")"
+	return "model files do not match " + modeldir.Digests + " (" + strings.Join(parts, "; ") + ")"
 }
 
 // ErrNoDigests is returned for a model directory without SHA256SUMS (registered by an older
 // catdog or by another tool): its files cannot be checked.
-var ErrNoDigests = errors.New("the model version has no " + DigestsFile + "; its files cannot be verified")
+var ErrNoDigests = errors.New("the model version has no " + modeldir.Digests + "; its files cannot be verified")
 
 // verifyDigests checks that dir holds exactly the files SHA256SUMS lists, with those digests
 // (plus the files written after it: MLmodel, the provenance record).
 func verifyDigests(dir string) (int, error) {
-	f, err := os.Open(filepath.Join(dir, DigestsFile))
+	f, err := os.Open(filepath.Join(dir, modeldir.Digests))
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, ErrNoDigests
 	}
@@ -127,7 +117,7 @@ func verifyDigests(dir string) (int, error) {
 	for sc.Scan() {
 		sum, name, ok := strings.Cut(sc.Text(), "  ")
 		if !ok || len(sum) != 64 || name == "" {
-			return 0, fmt.Errorf("%s: malformed line %q", DigestsFile, sc.Text())
+			return 0, fmt.Errorf("%s: malformed line %q", modeldir.Digests, sc.Text())
 		}
 		want[name] = sum
 	}
@@ -194,7 +184,7 @@ func writeProvenance(dir, uri string, mv *mlflowclient.ModelVersion, run *mlflow
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, ProvenanceFile), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, modeldir.Provenance), append(b, '\n'), 0o644)
 }
 
 // Image labels from a pulled model's provenance.
@@ -209,7 +199,7 @@ const (
 // provenanceLabels returns the image labels for a model directory with registered_model.json
 // (none for a directory that was not pulled from the registry).
 func provenanceLabels(dir string) (map[string]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, ProvenanceFile))
+	b, err := os.ReadFile(filepath.Join(dir, modeldir.Provenance))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -218,7 +208,7 @@ func provenanceLabels(dir string) (map[string]string, error) {
 	}
 	var p provenance
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("%s: %w", ProvenanceFile, err)
+		return nil, fmt.Errorf("%s: %w", modeldir.Provenance, err)
 	}
 	labels := map[string]string{LabelModelName: p.Name, LabelModelVersion: p.Version, LabelModelRunID: p.RunID, LabelModelURI: p.URI}
 	for k, v := range p.Metrics {

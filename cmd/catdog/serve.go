@@ -20,6 +20,7 @@ import (
 	"github.com/catdog-mlops/catdog/imageprep"
 	"github.com/catdog-mlops/catdog/inference"
 	"github.com/catdog-mlops/catdog/model"
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 // serveOptions binds the flags of `catdog serve`.
@@ -73,7 +74,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after SIGTERM, longest wait for in-flight requests", Destination: &o.ShutdownTimeout},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error (JSON logs on stderr)", Destination: &o.LogLevel},
 			&cli.StringFlag{Name: "params", Usage: "params.yaml whose drift: section configures the live drift monitor (default: built-in defaults, the same as the repository's params.yaml)", EnvVars: []string{"CATDOG_PARAMS"}, Destination: &o.Params},
-			&cli.StringFlag{Name: "drift-profile", Usage: "training reference for input drift (default: " + drift.ProfileFile + " in the model directory)", EnvVars: []string{"CATDOG_DRIFT_PROFILE"}, Destination: &o.DriftProfile},
+			&cli.StringFlag{Name: "drift-profile", Usage: "training reference for input drift (default: " + modeldir.DriftProfile + " in the model directory)", EnvVars: []string{"CATDOG_DRIFT_PROFILE"}, Destination: &o.DriftProfile},
 			&cli.BoolFlag{Name: "no-drift", Usage: "do not monitor input drift", EnvVars: []string{"CATDOG_NO_DRIFT"}, Destination: &o.NoDrift},
 		},
 		Action: func(c *cli.Context) error { return runServe(c, o) },
@@ -180,7 +181,7 @@ func serveDrift(o serveOptions, modelDir string, log *slog.Logger) (inference.Op
 	}
 	path := o.DriftProfile
 	if path == "" {
-		path = filepath.Join(modelDir, drift.ProfileFile)
+		path = filepath.Join(modelDir, modeldir.DriftProfile)
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) && o.DriftProfile == "" {

@@ -17,10 +17,22 @@ const (
 	// ConfusionMatrix and LearningCurves are the training plots (PNG).
 	ConfusionMatrix = "confusion_matrix.png"
 	LearningCurves  = "learning_curves.png"
-	// DriftProfile is the training-split reference profile for drift detection (drift.ProfileFile).
+	// DriftProfile is the training-split reference profile for drift detection (drift.Profile).
 	DriftProfile = "drift_profile.json"
 	// Evaluation is the JSON `catdog evaluate --json` writes next to the model in the main job.
 	Evaluation = "evaluation.json"
+	// LearningCurvesCSV is the per-epoch training curves as CSV, written beside
+	// LearningCurves so that `dvc plots show` (and any spreadsheet) can draw them from data.
+	LearningCurvesCSV = "learning_curves.csv"
+	// Digests lists the sha256 of every file of the directory (sha256sum format, so
+	// `sha256sum -c SHA256SUMS` checks it too). `catdog train` writes it before the upload;
+	// `catdog model pull` verifies the downloaded files against it.
+	Digests = "SHA256SUMS"
+	// MLmodel is MLflow's model descriptor, added by the upload (after Digests).
+	MLmodel = "MLmodel"
+	// Provenance records which registered version a pulled directory is (`catdog model pull`
+	// writes it; `catdog image build` turns it into labels).
+	Provenance = "registered_model.json"
 )
 
 // Required lists the files without which a directory is not a model that can be served.
