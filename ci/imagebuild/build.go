@@ -155,7 +155,7 @@ func NewBuilder(cache *Cache, opts ...Option) *Builder {
 func LibrariesIn(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("image: libraries: %w", err)
+		return nil, fmt.Errorf("imagebuild: libraries: %w", err)
 	}
 	var out []string
 	for _, e := range ents {
@@ -169,7 +169,7 @@ func LibrariesIn(dir string) ([]string, error) {
 	}
 	sort.Strings(out)
 	if len(out) == 0 {
-		return nil, fmt.Errorf("image: no shared libraries in %s", dir)
+		return nil, fmt.Errorf("imagebuild: no shared libraries in %s", dir)
 	}
 	return out, nil
 }
@@ -182,7 +182,7 @@ func SourceDateEpoch(s string) (time.Time, error) {
 	}
 	sec, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil || sec < 0 {
-		return time.Time{}, fmt.Errorf("image: SOURCE_DATE_EPOCH %q is not a non-negative integer", s)
+		return time.Time{}, fmt.Errorf("imagebuild: SOURCE_DATE_EPOCH %q is not a non-negative integer", s)
 	}
 	return time.Unix(sec, 0).UTC(), nil
 }
@@ -190,7 +190,7 @@ func SourceDateEpoch(s string) (time.Time, error) {
 // FileSets returns the base (nil when spec.BaseRef is set), libtorch, app and model file sets.
 func (b *Builder) FileSets(ctx context.Context, spec Spec) (map[string]*FileSet, error) {
 	if spec.Binary == "" || spec.ModelDir == "" {
-		return nil, fmt.Errorf("image: spec needs Binary and ModelDir")
+		return nil, fmt.Errorf("imagebuild: spec needs Binary and ModelDir")
 	}
 	sets := map[string]*FileSet{}
 	if spec.BaseRef == "" {
@@ -276,12 +276,12 @@ func (b *Builder) Build(ctx context.Context, spec Spec) (*Result, error) {
 			},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("image: append %s layer: %w", ln, err)
+			return nil, fmt.Errorf("imagebuild: append %s layer: %w", ln, err)
 		}
 	}
 	cfgFile, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("image: config: %w", err)
+		return nil, fmt.Errorf("imagebuild: config: %w", err)
 	}
 	cfg := cfgFile.DeepCopy()
 	cfg.OS, cfg.Architecture = "linux", "amd64"
@@ -301,12 +301,12 @@ func (b *Builder) Build(ctx context.Context, spec Spec) (*Result, error) {
 	cfg.Config.Labels = labels
 	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("image: set config: %w", err)
+		return nil, fmt.Errorf("imagebuild: set config: %w", err)
 	}
 	img = mutate.Annotations(img, labels).(v1.Image)
 	res.Image = img
 	if res.Digest, err = img.Digest(); err != nil {
-		return nil, fmt.Errorf("image: digest: %w", err)
+		return nil, fmt.Errorf("imagebuild: digest: %w", err)
 	}
 	return res, nil
 }
@@ -369,23 +369,23 @@ func (b *Builder) base(ctx context.Context, ref string) (v1.Image, v1.Config, ma
 	}
 	r, err := name.ParseReference(ref)
 	if err != nil {
-		return nil, v1.Config{}, nil, fmt.Errorf("image: base reference: %w", err)
+		return nil, v1.Config{}, nil, fmt.Errorf("imagebuild: base reference: %w", err)
 	}
 	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(b.o.keychain),
 		remote.WithTransport(b.o.transport), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
 	if err != nil {
-		return nil, v1.Config{}, nil, fmt.Errorf("image: pull base %s: %w", ref, err)
+		return nil, v1.Config{}, nil, fmt.Errorf("imagebuild: pull base %s: %w", ref, err)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, v1.Config{}, nil, fmt.Errorf("image: base config: %w", err)
+		return nil, v1.Config{}, nil, fmt.Errorf("imagebuild: base config: %w", err)
 	}
 	if cf.OS != "linux" || cf.Architecture != "amd64" {
-		return nil, v1.Config{}, nil, fmt.Errorf("image: base %s is %s/%s, want linux/amd64", ref, cf.OS, cf.Architecture)
+		return nil, v1.Config{}, nil, fmt.Errorf("imagebuild: base %s is %s/%s, want linux/amd64", ref, cf.OS, cf.Architecture)
 	}
 	d, err := img.Digest()
 	if err != nil {
-		return nil, v1.Config{}, nil, fmt.Errorf("image: base digest: %w", err)
+		return nil, v1.Config{}, nil, fmt.Errorf("imagebuild: base digest: %w", err)
 	}
 	img = mutate.MediaType(img, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)

@@ -45,7 +45,7 @@ func DpkgLister(ctx context.Context, pkg string) ([]string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("image: dpkg -L %s: %w: %s", pkg, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("imagebuild: dpkg -L %s: %w: %s", pkg, err, strings.TrimSpace(stderr.String()))
 	}
 	var paths []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -85,13 +85,13 @@ func DebianBase(ctx context.Context, opts DebianOptions) (*FileSet, error) {
 		}
 		for _, p := range paths {
 			if err := addHostPath(set, p); err != nil {
-				return nil, fmt.Errorf("image: package %s: %w", pkg, err)
+				return nil, fmt.Errorf("imagebuild: package %s: %w", pkg, err)
 			}
 		}
 		if pkg == "ca-certificates" {
 			const bundle = "/etc/ssl/certs/ca-certificates.crt"
 			if err := set.AddFile(bundle, bundle, 0o644); err != nil {
-				return nil, fmt.Errorf("image: CA bundle (run update-ca-certificates): %w", err)
+				return nil, fmt.Errorf("imagebuild: CA bundle (run update-ca-certificates): %w", err)
 			}
 		}
 	}

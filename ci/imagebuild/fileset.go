@@ -102,17 +102,17 @@ func (s *FileSet) add(e *Entry) error {
 		case old.Type == tar.TypeSymlink && e.Type == tar.TypeSymlink && old.Linkname == e.Linkname:
 			return nil
 		default:
-			return fmt.Errorf("image: %s added twice", clean)
+			return fmt.Errorf("imagebuild: %s added twice", clean)
 		}
 	}
 	if len(s.entries) >= maxEntries {
-		return fmt.Errorf("image: more than %d entries in one layer", maxEntries)
+		return fmt.Errorf("imagebuild: more than %d entries in one layer", maxEntries)
 	}
 	// Parents must be directories; add implied ones.
 	for dir := path.Dir(clean); dir != "."; dir = path.Dir(dir) {
 		if p, ok := s.entries[dir]; ok {
 			if p.Type != tar.TypeDir {
-				return fmt.Errorf("image: %s needs %s to be a directory", clean, dir)
+				return fmt.Errorf("imagebuild: %s needs %s to be a directory", clean, dir)
 			}
 			continue
 		}
@@ -133,10 +133,10 @@ func (s *FileSet) AddDir(p string, mode int64, uid, gid int) error {
 func (s *FileSet) AddFile(src, p string, mode int64) error {
 	fi, err := os.Stat(src)
 	if err != nil {
-		return fmt.Errorf("image: %w", err)
+		return fmt.Errorf("imagebuild: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("image: %s is not a regular file", src)
+		return fmt.Errorf("imagebuild: %s is not a regular file", src)
 	}
 	return s.add(&Entry{Path: p, Type: tar.TypeReg, Mode: mode, Source: src})
 }
@@ -144,7 +144,7 @@ func (s *FileSet) AddFile(src, p string, mode int64) error {
 // AddData adds an in-memory file at p, owned by root.
 func (s *FileSet) AddData(p string, data []byte, mode int64) error {
 	if len(data) > maxDataSize {
-		return fmt.Errorf("image: inline file %s is larger than %d bytes", p, maxDataSize)
+		return fmt.Errorf("imagebuild: inline file %s is larger than %d bytes", p, maxDataSize)
 	}
 	return s.add(&Entry{Path: p, Type: tar.TypeReg, Mode: mode, Data: data})
 }
@@ -152,7 +152,7 @@ func (s *FileSet) AddData(p string, data []byte, mode int64) error {
 // AddSymlink adds a symbolic link at p pointing to target (kept verbatim).
 func (s *FileSet) AddSymlink(p, target string) error {
 	if target == "" {
-		return fmt.Errorf("image: empty symlink target for %s", p)
+		return fmt.Errorf("imagebuild: empty symlink target for %s", p)
 	}
 	return s.add(&Entry{Path: p, Type: tar.TypeSymlink, Mode: 0o777, Linkname: target})
 }
@@ -166,7 +166,7 @@ func (s *FileSet) AddTree(srcDir, dst string) error {
 	}
 	return filepath.WalkDir(srcDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("image: walk %s: %w", srcDir, err)
+			return fmt.Errorf("imagebuild: walk %s: %w", srcDir, err)
 		}
 		rel, err := filepath.Rel(srcDir, p)
 		if err != nil || rel == "." {
@@ -175,12 +175,12 @@ func (s *FileSet) AddTree(srcDir, dst string) error {
 		target := path.Join(dst, filepath.ToSlash(rel))
 		fi, err := os.Stat(p) // follow symlinks
 		if err != nil {
-			return fmt.Errorf("image: %w", err)
+			return fmt.Errorf("imagebuild: %w", err)
 		}
 		switch {
 		case fi.IsDir():
 			if d.Type()&fs.ModeSymlink != 0 {
-				return fmt.Errorf("image: %s is a symlink to a directory; not followed", p)
+				return fmt.Errorf("imagebuild: %s is a symlink to a directory; not followed", p)
 			}
 			return s.AddDir(target, 0o755, 0, 0)
 		case fi.Mode().IsRegular():
@@ -190,7 +190,7 @@ func (s *FileSet) AddTree(srcDir, dst string) error {
 			}
 			return s.AddFile(p, target, mode)
 		default:
-			return fmt.Errorf("image: %s: unsupported file type %s", p, fi.Mode().Type())
+			return fmt.Errorf("imagebuild: %s: unsupported file type %s", p, fi.Mode().Type())
 		}
 	})
 }
@@ -245,12 +245,12 @@ func (s *FileSet) WriteTar(w io.Writer, mtime time.Time) error {
 			if e.Source != "" {
 				f, err := os.Open(e.Source)
 				if err != nil {
-					return fmt.Errorf("image: %w", err)
+					return fmt.Errorf("imagebuild: %w", err)
 				}
 				fi, err := f.Stat()
 				if err != nil {
 					f.Close()
-					return fmt.Errorf("image: %w", err)
+					return fmt.Errorf("imagebuild: %w", err)
 				}
 				hdr.Size = fi.Size()
 				src = f
@@ -258,13 +258,13 @@ func (s *FileSet) WriteTar(w io.Writer, mtime time.Time) error {
 				hdr.Size = int64(len(e.Data))
 			}
 		default:
-			return fmt.Errorf("image: %s: unsupported entry type %q", e.Path, e.Type)
+			return fmt.Errorf("imagebuild: %s: unsupported entry type %q", e.Path, e.Type)
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			if src != nil {
 				src.Close()
 			}
-			return fmt.Errorf("image: tar header %s: %w", e.Path, err)
+			return fmt.Errorf("imagebuild: tar header %s: %w", e.Path, err)
 		}
 		if e.Type != tar.TypeReg {
 			continue
@@ -281,11 +281,11 @@ func (s *FileSet) WriteTar(w io.Writer, mtime time.Time) error {
 			_, err = tw.Write(e.Data)
 		}
 		if err != nil {
-			return fmt.Errorf("image: tar %s: %w", e.Path, err)
+			return fmt.Errorf("imagebuild: tar %s: %w", e.Path, err)
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return fmt.Errorf("image: tar close: %w", err)
+		return fmt.Errorf("imagebuild: tar close: %w", err)
 	}
 	return nil
 }

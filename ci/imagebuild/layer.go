@@ -57,7 +57,7 @@ type Cache struct {
 func NewCache(dir string) (*Cache, error) {
 	for _, d := range []string{filepath.Join(dir, "blobs", "sha256"), filepath.Join(dir, "layers")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("image: layer cache: %w", err)
+			return nil, fmt.Errorf("imagebuild: layer cache: %w", err)
 		}
 	}
 	return &Cache{dir: dir}, nil
@@ -117,7 +117,7 @@ func (c *Cache) Layer(ctx context.Context, set *FileSet, opts LayerOptions) (*La
 		opts.Level = DefaultCompressionLevel
 	}
 	if opts.Compression != PGzip && opts.Compression != Gzip && opts.Compression != KGzip {
-		return nil, fmt.Errorf("image: unknown compression %q", opts.Compression)
+		return nil, fmt.Errorf("imagebuild: unknown compression %q", opts.Compression)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -133,7 +133,7 @@ func (c *Cache) Layer(ctx context.Context, set *FileSet, opts LayerOptions) (*La
 	if err == nil && recipe != "" {
 		m, _ := json.Marshal(recipeMeta{DiffID: l.diffID.String(), Digest: l.digest.String(), Size: l.size})
 		if err := os.MkdirAll(filepath.Dir(recipe), 0o755); err != nil {
-			return nil, fmt.Errorf("image: layer cache: %w", err)
+			return nil, fmt.Errorf("imagebuild: layer cache: %w", err)
 		}
 		if err := writeFileAtomic(recipe, m); err != nil {
 			return nil, err
@@ -216,7 +216,7 @@ func (c *Cache) build(ctx context.Context, set *FileSet, opts LayerOptions) (*La
 	// internal/atomicfile: the blob's name is its digest, known only after the bytes are written.
 	tmp, err := os.CreateTemp(filepath.Join(c.dir, "blobs", "sha256"), ".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("image: layer cache: %w", err)
+		return nil, fmt.Errorf("imagebuild: layer cache: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	comp := &countingHash{h: sha256.New()}
@@ -236,15 +236,15 @@ func (c *Cache) build(ctx context.Context, set *FileSet, opts LayerOptions) (*La
 	cerr := zw.Close()
 	ferr := tmp.Close()
 	if err := errors.Join(werr, cerr, ferr); err != nil {
-		return nil, fmt.Errorf("image: compress layer %s: %w", opts.Name, err)
+		return nil, fmt.Errorf("imagebuild: compress layer %s: %w", opts.Name, err)
 	}
 	if got := hex.EncodeToString(check.h.Sum(nil)); got != diffID.Hex {
-		return nil, fmt.Errorf("image: layer %s: files changed while the layer was built", opts.Name)
+		return nil, fmt.Errorf("imagebuild: layer %s: files changed while the layer was built", opts.Name)
 	}
 	digest := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(comp.h.Sum(nil))}
 	blob := filepath.Join(c.dir, "blobs", "sha256", digest.Hex)
 	if err := os.Rename(tmp.Name(), blob); err != nil {
-		return nil, fmt.Errorf("image: layer cache: %w", err)
+		return nil, fmt.Errorf("imagebuild: layer cache: %w", err)
 	}
 	meta, _ := json.Marshal(layerMeta{Digest: digest.String(), Size: comp.n})
 	if err := writeFileAtomic(metaPath, meta); err != nil {
@@ -276,7 +276,7 @@ func (c *Cache) lookup(metaPath string, diffID v1.Hash) (*Layer, bool) {
 
 func writeFileAtomic(p string, data []byte) error {
 	if err := atomicfile.WriteFile(p, data, 0o644); err != nil {
-		return fmt.Errorf("image: %w", err)
+		return fmt.Errorf("imagebuild: %w", err)
 	}
 	return nil
 }
@@ -287,19 +287,19 @@ func NewCompressor(w io.Writer, c Compression, level int) (io.WriteCloser, error
 	case Gzip:
 		zw, err := gzip.NewWriterLevel(w, level)
 		if err != nil {
-			return nil, fmt.Errorf("image: gzip: %w", err)
+			return nil, fmt.Errorf("imagebuild: gzip: %w", err)
 		}
 		return zw, nil
 	case KGzip:
 		zw, err := kgzip.NewWriterLevel(w, level)
 		if err != nil {
-			return nil, fmt.Errorf("image: kgzip: %w", err)
+			return nil, fmt.Errorf("imagebuild: kgzip: %w", err)
 		}
 		return zw, nil
 	default:
 		zw, err := pgzip.NewWriterLevel(w, level)
 		if err != nil {
-			return nil, fmt.Errorf("image: pgzip: %w", err)
+			return nil, fmt.Errorf("imagebuild: pgzip: %w", err)
 		}
 		return zw, nil
 	}
@@ -342,7 +342,7 @@ func (l *Layer) MediaType() (types.MediaType, error) { return types.OCILayer, ni
 func (l *Layer) Compressed() (io.ReadCloser, error) {
 	f, err := os.Open(l.path)
 	if err != nil {
-		return nil, fmt.Errorf("image: cached layer %s: %w", l.digest, err)
+		return nil, fmt.Errorf("imagebuild: cached layer %s: %w", l.digest, err)
 	}
 	return f, nil
 }
@@ -356,7 +356,7 @@ func (l *Layer) Uncompressed() (io.ReadCloser, error) {
 	zr, err := gzip.NewReader(f)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("image: cached layer %s: %w", l.digest, err)
+		return nil, fmt.Errorf("imagebuild: cached layer %s: %w", l.digest, err)
 	}
 	return &readCloser{Reader: zr, closers: []io.Closer{zr, f}}, nil
 }

@@ -33,7 +33,7 @@ func (e *MissingLibraryError) Error() string {
 	for _, f := range files {
 		parts = append(parts, fmt.Sprintf("/%s needs %s", f, strings.Join(e.Missing[f], ", ")))
 	}
-	return "image: missing shared libraries: " + strings.Join(parts, "; ")
+	return "imagebuild: missing shared libraries: " + strings.Join(parts, "; ")
 }
 
 // view is the merged file system of several layers' FileSets.
@@ -119,13 +119,13 @@ func CheckLinkage(sets []*FileSet, roots []string, libDirs []string) error {
 			if errors.As(err, &fe) {
 				continue // not an ELF file
 			}
-			return fmt.Errorf("image: read %s: %w", e.Source, err)
+			return fmt.Errorf("imagebuild: read %s: %w", e.Source, err)
 		}
 		interp := interpreter(f)
 		needed, err := f.ImportedLibraries()
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("image: dynamic section of %s: %w", e.Source, err)
+			return fmt.Errorf("imagebuild: dynamic section of %s: %w", e.Source, err)
 		}
 		if interp != "" {
 			if _, ok := v.resolve(strings.TrimPrefix(path.Clean(interp), "/")); !ok {
