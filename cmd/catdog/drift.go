@@ -31,7 +31,7 @@ func driftCommand() *cli.Command {
 				"in the model's " + modeldir.DriftProfile + " and writes " + driftreport.JSONFile + ", " + driftreport.HTMLFile + " and\n" +
 				driftreport.PlotDir + "/*.png into --out. --data may also be a CSV file whose header names the features.",
 			Flags: []cli.Flag{
-				modelRefFlag(nil),
+				modelRefFlag(),
 				trackingURIFlag(),
 				&cli.StringFlag{Name: "data", Required: true, Usage: "folder of photos (JPEG/PNG, searched recursively) or a CSV of feature rows"},
 				&cli.StringFlag{Name: "out", Value: "drift-report", Usage: "output folder"},

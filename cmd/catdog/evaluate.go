@@ -41,7 +41,7 @@ func evaluateCommand() *cli.Command {
 			&cli.StringFlag{Name: "server", Usage: "score a running `catdog serve` instead of a local model: POST every photo of the prepared split to `URL`/predict"},
 			&cli.StringFlag{Name: "metrics", Usage: "also write accuracy, loss and per-class precision/recall/F1 as a flat JSON file for `dvc metrics`"},
 			&cli.IntFlag{Name: "batch-size", Value: 32, Usage: "images per forward pass"},
-			threadsFlag(nil),
+			threadsFlag(),
 		},
 		Action: runEvaluate,
 	}

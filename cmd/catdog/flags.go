@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
 // Flags that several commands take are declared here once, with one help text and one
@@ -12,14 +14,21 @@ import (
 
 // modelDirFlag is --model for commands that read a local model directory.
 func modelDirFlag() cli.Flag {
-	return &cli.StringFlag{Name: "model", Value: "models", Usage: "model directory (model.json, best_model.ot, ...)",
+	return &cli.StringFlag{Name: "model", Value: "models", Usage: "model directory (" + modeldir.Info + ", " + modeldir.Weights + ", ...)",
 		EnvVars: []string{"CATDOG_MODEL", "CATDOG_MODEL_DIR"}}
 }
 
 // modelRefFlag is --model for commands that also resolve models:/NAME@ALIAS from the registry.
-func modelRefFlag(dest *string) cli.Flag {
+func modelRefFlag() cli.Flag {
 	return &cli.StringFlag{Name: "model", Required: true, Usage: "model directory or models:/NAME@ALIAS (models:/NAME/VERSION)",
-		EnvVars: []string{"CATDOG_MODEL", "CATDOG_MODEL_DIR"}, Destination: dest}
+		EnvVars: []string{"CATDOG_MODEL", "CATDOG_MODEL_DIR"}}
+}
+
+// preparedFlag is --data for the commands that read prepared data (train, sweep, model
+// promote): the folder `catdog prepare` writes.
+func preparedFlag() cli.Flag {
+	return &cli.StringFlag{Name: "data", Value: "data/prepared", Usage: "folder written by `catdog prepare` (its manifest fixes the splits)",
+		EnvVars: []string{"CATDOG_PREPARED"}}
 }
 
 // quietFlag is --quiet/-q: no progress output (a per-invocation switch: no environment variable).

@@ -22,7 +22,7 @@ func predictCommand() *cli.Command {
 		Flags: []cli.Flag{
 			modelDirFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per line"},
-			threadsFlag(nil),
+			threadsFlag(),
 		},
 		Action: runPredict,
 	}

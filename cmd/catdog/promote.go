@@ -29,7 +29,7 @@ func promoteFlags() []cli.Flag {
 	return []cli.Flag{
 		trackingURIFlag(),
 		&cli.StringFlag{Name: "params", Value: "params.yaml", Usage: "file whose promote: section sets metric, margin and higher_is_better", EnvVars: []string{"CATDOG_PARAMS"}},
-		&cli.StringFlag{Name: "data", Value: "data/prepared", Usage: "folder written by `catdog prepare`: its manifest fixes the test split", EnvVars: []string{"CATDOG_PREPARED"}},
+		preparedFlag(),
 		&cli.StringFlag{Name: "split", Value: "test", Usage: "split both versions are judged on"},
 		&cli.StringFlag{Name: "registered-model", Value: "catdog", Usage: "registered model", EnvVars: []string{"CATDOG_REGISTERED_MODEL"}},
 		&cli.StringFlag{Name: "version", Usage: "the challenger version (default: the newest version, or the one of --run-id)"},

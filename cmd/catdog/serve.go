@@ -23,7 +23,7 @@ import (
 	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
-// serveOptions binds the flags of `catdog serve`.
+// serveOptions are the flags of `catdog serve`, read by serveOptionsFrom.
 type serveOptions struct {
 	Model           string        // model directory or models:/NAME@ALIAS | models:/NAME/VERSION
 	DownloadDir     string        // where a models:/ model is downloaded ("" = temporary, removed at exit)
@@ -48,7 +48,6 @@ type serveOptions struct {
 
 // serveCommand is `catdog serve`: the prediction HTTP service (package inference).
 func serveCommand() *cli.Command {
-	var o serveOptions
 	return &cli.Command{
 		Name:  "serve",
 		Usage: serveUsage,
@@ -56,28 +55,53 @@ func serveCommand() *cli.Command {
 			"downloaded through the MLflow tracking server), then answers POST /predict, POST /predict/batch,\n" +
 			"GET /health, /ready, /metrics, /version and /openapi.json. SIGTERM drains in-flight requests.",
 		Flags: []cli.Flag{
-			modelRefFlag(&o.Model),
+			modelRefFlag(),
 			trackingURIFlag(),
-			&cli.StringFlag{Name: "download-dir", Usage: "keep a models:/ download in this directory (default: a temporary directory removed at exit)", Destination: &o.DownloadDir},
-			&cli.StringFlag{Name: "model-version", Value: "local", Usage: "version reported for a model directory (models:/ URIs report the registry version)", Destination: &o.ModelVersion},
-			&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "listen address", EnvVars: []string{"CATDOG_ADDR"}, Destination: &o.Addr},
-			&cli.IntFlag{Name: "workers", Value: 1, Usage: "model workers, each on its own locked OS thread", Destination: &o.Workers},
-			threadsFlag(&o.Threads),
-			&cli.IntFlag{Name: "queue", Value: 64, Usage: "requests waiting for a worker before 503 + Retry-After", Destination: &o.Queue},
-			&cli.IntFlag{Name: "max-batch", Value: 1, Usage: "dynamic micro-batching: most images per forward pass (1: off)", Destination: &o.MaxBatch},
-			&cli.DurationFlag{Name: "max-wait", Value: 2 * time.Millisecond, Usage: "dynamic micro-batching: how long a worker waits for more requests", Destination: &o.MaxWait},
-			&cli.Int64Flag{Name: "max-body-bytes", Value: 10 << 20, Usage: "request body limit (413 above)", Destination: &o.MaxBodyBytes},
-			&cli.Int64Flag{Name: "max-pixels", Value: imageprep.DefaultLimits().MaxPixels, Usage: "image width*height limit, checked from the header before decoding (413 above)", Destination: &o.MaxPixels},
-			&cli.IntFlag{Name: "max-batch-files", Value: 16, Usage: "files per POST /predict/batch", Destination: &o.MaxBatchFiles},
-			&cli.DurationFlag{Name: "predict-timeout", Value: 10 * time.Second, Usage: "longest wait for a model worker (503 after)", Destination: &o.PredictTimeout},
-			&cli.DurationFlag{Name: "drain-delay", Value: 5 * time.Second, Usage: "after SIGTERM, how long /ready answers 503 before the listener closes", Destination: &o.DrainDelay},
-			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after SIGTERM, longest wait for in-flight requests", Destination: &o.ShutdownTimeout},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error (JSON logs on stderr)", Destination: &o.LogLevel},
-			&cli.StringFlag{Name: "params", Usage: "params.yaml whose drift: section configures the live drift monitor (default: built-in defaults, the same as the repository's params.yaml)", EnvVars: []string{"CATDOG_PARAMS"}, Destination: &o.Params},
-			&cli.StringFlag{Name: "drift-profile", Usage: "training reference for input drift (default: " + modeldir.DriftProfile + " in the model directory)", EnvVars: []string{"CATDOG_DRIFT_PROFILE"}, Destination: &o.DriftProfile},
-			&cli.BoolFlag{Name: "no-drift", Usage: "do not monitor input drift", EnvVars: []string{"CATDOG_NO_DRIFT"}, Destination: &o.NoDrift},
+			&cli.StringFlag{Name: "download-dir", Usage: "keep a models:/ download in this directory (default: a temporary directory removed at exit)"},
+			&cli.StringFlag{Name: "model-version", Value: "local", Usage: "version reported for a model directory (models:/ URIs report the registry version)"},
+			&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "listen address", EnvVars: []string{"CATDOG_ADDR"}},
+			&cli.IntFlag{Name: "workers", Value: 1, Usage: "model workers, each on its own locked OS thread"},
+			threadsFlag(),
+			&cli.IntFlag{Name: "queue", Value: 64, Usage: "requests waiting for a worker before 503 + Retry-After"},
+			&cli.IntFlag{Name: "max-batch", Value: 1, Usage: "dynamic micro-batching: most images per forward pass (1: off)"},
+			&cli.DurationFlag{Name: "max-wait", Value: 2 * time.Millisecond, Usage: "dynamic micro-batching: how long a worker waits for more requests"},
+			&cli.Int64Flag{Name: "max-body-bytes", Value: 10 << 20, Usage: "request body limit (413 above)"},
+			&cli.Int64Flag{Name: "max-pixels", Value: imageprep.DefaultLimits().MaxPixels, Usage: "image width*height limit, checked from the header before decoding (413 above)"},
+			&cli.IntFlag{Name: "max-batch-files", Value: 16, Usage: "files per POST /predict/batch"},
+			&cli.DurationFlag{Name: "predict-timeout", Value: 10 * time.Second, Usage: "longest wait for a model worker (503 after)"},
+			&cli.DurationFlag{Name: "drain-delay", Value: 5 * time.Second, Usage: "after SIGTERM, how long /ready answers 503 before the listener closes"},
+			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after SIGTERM, longest wait for in-flight requests"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error (JSON logs on stderr)"},
+			&cli.StringFlag{Name: "params", Usage: "params.yaml whose drift: section configures the live drift monitor (default: built-in defaults, the same as the repository's params.yaml)", EnvVars: []string{"CATDOG_PARAMS"}},
+			&cli.StringFlag{Name: "drift-profile", Usage: "training reference for input drift (default: " + modeldir.DriftProfile + " in the model directory)", EnvVars: []string{"CATDOG_DRIFT_PROFILE"}},
+			&cli.BoolFlag{Name: "no-drift", Usage: "do not monitor input drift", EnvVars: []string{"CATDOG_NO_DRIFT"}},
 		},
-		Action: func(c *cli.Context) error { return runServe(c, o) },
+		Action: func(c *cli.Context) error { return runServe(c, serveOptionsFrom(c)) },
+	}
+}
+
+// serveOptionsFrom reads the flags of `catdog serve`.
+func serveOptionsFrom(c *cli.Context) serveOptions {
+	return serveOptions{
+		Model:           c.String("model"),
+		DownloadDir:     c.String("download-dir"),
+		ModelVersion:    c.String("model-version"),
+		Addr:            c.String("addr"),
+		Workers:         c.Int("workers"),
+		Threads:         c.Int("threads"),
+		Queue:           c.Int("queue"),
+		MaxBatch:        c.Int("max-batch"),
+		MaxWait:         c.Duration("max-wait"),
+		MaxBodyBytes:    c.Int64("max-body-bytes"),
+		MaxPixels:       c.Int64("max-pixels"),
+		MaxBatchFiles:   c.Int("max-batch-files"),
+		PredictTimeout:  c.Duration("predict-timeout"),
+		DrainDelay:      c.Duration("drain-delay"),
+		ShutdownTimeout: c.Duration("shutdown-timeout"),
+		LogLevel:        c.String("log-level"),
+		Params:          c.String("params"),
+		DriftProfile:    c.String("drift-profile"),
+		NoDrift:         c.Bool("no-drift"),
 	}
 }
 

@@ -18,13 +18,13 @@ import (
 func trainCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "params", Value: "params.yaml", Usage: "hyper-parameter file (YAML)", EnvVars: []string{"CATDOG_PARAMS"}},
-		&cli.StringFlag{Name: "data", Value: "data/prepared", Usage: "folder written by `catdog prepare`", EnvVars: []string{"CATDOG_PREPARED"}},
+		preparedFlag(),
 		&cli.StringFlag{Name: "out", Value: "models", Usage: "model directory to write", EnvVars: []string{"CATDOG_MODEL_DIR"}},
 		&cli.IntFlag{Name: "epochs", Usage: "override params.yaml epochs", EnvVars: []string{"CATDOG_EPOCHS"}},
 		&cli.IntFlag{Name: "batch-size", Usage: "override params.yaml batch_size", EnvVars: []string{"CATDOG_BATCH_SIZE"}},
 		&cli.Float64Flag{Name: "lr", Usage: "override params.yaml lr", EnvVars: []string{"CATDOG_LR"}},
 		&cli.Int64Flag{Name: "seed", Usage: "override params.yaml seed", EnvVars: []string{"CATDOG_SEED"}},
-		threadsFlag(nil),
+		threadsFlag(),
 		&cli.IntFlag{Name: "input-size", Usage: "override params.yaml input_size (must match prepare --size)", EnvVars: []string{"CATDOG_INPUT_SIZE"}},
 		&cli.IntFlag{Name: "limit", Usage: "train on at most this many images (quick runs)", EnvVars: []string{"CATDOG_TRAIN_LIMIT"}},
 		&cli.StringFlag{Name: "dvc-file", Usage: "the .dvc file of the raw photos: its md5 is tracked as param data_dvc_md5", EnvVars: []string{"CATDOG_DVC_FILE"}},
