@@ -286,6 +286,46 @@ func WriteTarball(img v1.Image, path string, refs []string) error {
 	return nil
 }
 
+// Outputs names the local copies of an image that `catdog image build` writes.
+type Outputs struct {
+	Layout    string   // OCI layout directory ("" = none)
+	LayoutTag string   // the image's tag inside the layout ("" = Tags[0])
+	Tarball   string   // docker-load tarball ("" = none)
+	Repo      string   // repository the tarball's references name ("" = "catdog")
+	Tags      []string // image tags; the tarball holds REPO:TAG for each
+}
+
+// WriteOutputs writes img to the layout and the tarball o asks for and returns the tag it was
+// given in the layout ("" when no layout was written).
+func WriteOutputs(img v1.Image, o Outputs) (layoutTag string, err error) {
+	if len(o.Tags) == 0 {
+		return "", fmt.Errorf("publish: outputs need at least one tag")
+	}
+	if o.Layout != "" {
+		layoutTag = o.LayoutTag
+		if layoutTag == "" {
+			layoutTag = o.Tags[0]
+		}
+		if err := WriteLayout(img, o.Layout, layoutTag); err != nil {
+			return "", err
+		}
+	}
+	if o.Tarball != "" {
+		repo := o.Repo
+		if repo == "" {
+			repo = "catdog"
+		}
+		refs := make([]string, 0, len(o.Tags))
+		for _, t := range o.Tags {
+			refs = append(refs, repo+":"+t)
+		}
+		if err := WriteTarball(img, o.Tarball, refs); err != nil {
+			return layoutTag, err
+		}
+	}
+	return layoutTag, nil
+}
+
 // Pull returns the linux/amd64 image at ref (a tag or digest reference).
 func Pull(ctx context.Context, ref string, opts ...Option) (v1.Image, error) {
 	o := options{keychain: Keychain(), transport: remote.DefaultTransport, backoff: DefaultBackoff(), userAgent: "catdog"}

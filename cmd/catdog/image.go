@@ -1,7 +1,6 @@
 package main
 
 import (
-	"debug/elf"
 	"fmt"
 	"log/slog"
 	"os"
@@ -215,8 +214,11 @@ func buildSpec(c *cli.Context, gc tags.Context) (imagebuild.Spec, error) {
 	if st, err := os.Stat(spec.ModelDir); err != nil || !st.IsDir() {
 		return spec, fmt.Errorf("catdog image build: --model %s is not a directory", spec.ModelDir)
 	}
-	if err := checkServes(spec.Binary); err != nil {
-		return spec, fmt.Errorf("catdog image build: %w", err)
+	if spec.Binary == "" {
+		return spec, fmt.Errorf("catdog image build: no --binary given and no catdog-torch found")
+	}
+	if err := imagebuild.CheckServes(spec.Binary); err != nil {
+		return spec, fmt.Errorf("catdog image build: --binary: %w", err)
 	}
 	return spec, nil
 }
@@ -257,29 +259,17 @@ func buildSummary(res *imagebuild.Result, buildTime time.Duration) string {
 // writeImageFiles writes the OCI layout (--oci-layout, tagged --layout-tag or the first tag)
 // and the docker tarball (--tarball, as REPO:TAG for every tag) when asked for.
 func writeImageFiles(c *cli.Context, res *imagebuild.Result, tagList []string) error {
-	layoutTag := c.String("layout-tag")
-	if layoutTag == "" {
-		layoutTag = tagList[0]
+	o := publish.Outputs{Layout: c.String("oci-layout"), LayoutTag: c.String("layout-tag"),
+		Tarball: c.String("tarball"), Repo: c.String("repo"), Tags: tagList}
+	layoutTag, err := publish.WriteOutputs(res.Image, o)
+	if err != nil {
+		return err
 	}
-	if dir := c.String("oci-layout"); dir != "" {
-		if err := publish.WriteLayout(res.Image, dir, layoutTag); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.App.Writer, "wrote OCI layout %s (tag %s)\n", dir, layoutTag)
+	if o.Layout != "" {
+		fmt.Fprintf(c.App.Writer, "wrote OCI layout %s (tag %s)\n", o.Layout, layoutTag)
 	}
-	if path := c.String("tarball"); path != "" {
-		repo := c.String("repo")
-		if repo == "" {
-			repo = "catdog"
-		}
-		refs := make([]string, 0, len(tagList))
-		for _, t := range tagList {
-			refs = append(refs, repo+":"+t)
-		}
-		if err := publish.WriteTarball(res.Image, path, refs); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.App.Writer, "wrote tarball %s\n", path)
+	if o.Tarball != "" {
+		fmt.Fprintf(c.App.Writer, "wrote tarball %s\n", o.Tarball)
 	}
 	return nil
 }
@@ -297,38 +287,19 @@ func modelOutputs(labels map[string]string) map[string]string {
 	return out
 }
 
+// imageLabels reads the label inputs: --source (or the GitHub repository), the git context,
+// the provenance of a model pulled from the registry and --label.
 func imageLabels(c *cli.Context, gc tags.Context) (map[string]string, error) {
 	source := c.String("source")
-	if source == "" {
-		if srv, repo := os.Getenv("GITHUB_SERVER_URL"), os.Getenv("GITHUB_REPOSITORY"); srv != "" && repo != "" {
-			source = srv + "/" + repo
-		} else {
-			source = "https://github.com/catdog-mlops/catdog"
-		}
+	if srv, repo := os.Getenv("GITHUB_SERVER_URL"), os.Getenv("GITHUB_REPOSITORY"); source == "" && srv != "" && repo != "" {
+		source = srv + "/" + repo
 	}
-	labels := map[string]string{imagebuild.LabelSource: source}
-	if gc.SHA != "" {
-		labels[imagebuild.LabelRevision] = gc.SHA
-	}
-	if v := tags.Version(gc); v != "" {
-		labels[imagebuild.LabelVersion] = v
-	}
-	// a model pulled from the registry carries its name, version, source run and metrics
-	pl, err := provenanceLabels(c.String("model"))
+	model, err := provenanceLabels(c.String("model"))
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range pl {
-		labels[k] = v
-	}
-	for _, kv := range c.StringSlice("label") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--label %q is not KEY=VALUE", kv)
-		}
-		labels[k] = v
-	}
-	return labels, nil
+	return imagebuild.Labels(imagebuild.LabelInputs{Source: source, Revision: gc.SHA, Version: tags.Version(gc),
+		Model: model, Extra: c.StringSlice("label")})
 }
 
 func push(c *cli.Context, a *gha.Actions, img v1.Image, repo string, tagList []string) (*publish.Result, error) {
@@ -417,27 +388,4 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// checkServes refuses a --binary that cannot run `catdog serve`: the image's entrypoint needs
-// the libtorch build (catdog-torch), not the light catdog that only executes it.
-func checkServes(binary string) error {
-	if binary == "" {
-		return fmt.Errorf("no --binary given and no catdog-torch found")
-	}
-	f, err := elf.Open(binary)
-	if err != nil {
-		return fmt.Errorf("--binary %s: %w", binary, err)
-	}
-	defer f.Close()
-	libs, err := f.ImportedLibraries()
-	if err != nil {
-		return fmt.Errorf("--binary %s: %w", binary, err)
-	}
-	for _, l := range libs {
-		if strings.HasPrefix(l, "libtorch_cpu.so") {
-			return nil
-		}
-	}
-	return fmt.Errorf("--binary %s does not link libtorch, so it cannot serve; pass the libtorch build (bin/catdog-torch)", binary)
 }
