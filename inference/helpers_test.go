@@ -297,23 +297,8 @@ func pngImage(t testing.TB, w, h int, c color.Color) []byte {
 	return b.Bytes()
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a goroutine-safe log sink whose JSON lines the tests read.
+type syncBuffer struct{ testenv.SyncBuffer }
 
 // lines decodes every JSON log line.
 func (s *syncBuffer) lines(t *testing.T) []map[string]any {

@@ -610,7 +610,7 @@ func testLimits(t *testing.T, f *fixture) {
 	args = append(args, "--image", image(5), "--model-version", "never-ready", "--progress-deadline", "60s")
 	cmd := exec.CommandContext(ctx, f.bin, args...)
 	cmd.Env = append(os.Environ(), "GITHUB_ACTIONS=", "GITHUB_OUTPUT=", "GITHUB_STEP_SUMMARY=", "KUBECONFIG=")
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -644,24 +644,6 @@ func testLimits(t *testing.T, f *fixture) {
 	if d := getDeployment(t, f.c.Admin, ns); templateImage(d) != image(5) {
 		t.Errorf("after the interrupt the template runs %s, want %s left in place", templateImage(d), image(5))
 	}
-}
-
-// syncBuffer is a bytes.Buffer a running process writes to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // (5) re-applying the same spec changes nothing (generation stays) and leaves the replica
