@@ -7,8 +7,10 @@ Usage (after `make run`; `make mlflow-screenshot` does this):
 Finds the latest finished run of the experiment (default `catdog`) through the MLflow Python
 client, checks that the experiment is a model-training experiment (mlflow.experimentKind =
 custom_model_development, so that MLflow 3 shows "Training runs" and not the GenAI overview),
-opens the run's "Model metrics" tab and its confusion-matrix artifact in headless Chromium, and
-writes both views one above the other into one PNG.
+and writes three views of it, one above the other, into one PNG: the experiment's "Training
+runs" table (its Dataset and Models columns), and the run's learning_curves.png and
+confusion_matrix.png artifacts. The run's "Model metrics" tab is left out: its charts render
+only after an unbounded wait on the server, so a headless shot of it came out blank at random.
 """
 
 import argparse
@@ -66,8 +68,8 @@ def main():
     ap.add_argument("--experiment", default="catdog")
     ap.add_argument("--run-id", default="", help="default: the latest finished run of --experiment")
     ap.add_argument("--out", default="docs/mlflow-ui.png")
-    ap.add_argument("--width", type=int, default=1500)
-    ap.add_argument("--budget-ms", type=int, default=20000, help="virtual time the page gets to render")
+    ap.add_argument("--width", type=int, default=1900)
+    ap.add_argument("--budget-ms", type=int, default=60000, help="virtual time the page gets to render")
     args = ap.parse_args()
 
     uri = args.tracking_uri.rstrip("/")
@@ -90,11 +92,13 @@ def main():
         run = runs[0]
     rid, eid = run.info.run_id, exp.experiment_id
     artifacts = {a.path for a in client.list_artifacts(rid)}
-    if "confusion_matrix.png" not in artifacts:
-        sys.exit(f"mlflow-screenshot: run {rid} has no confusion_matrix.png artifact (has {sorted(artifacts)})")
+    for want in ("learning_curves.png", "confusion_matrix.png"):
+        if want not in artifacts:
+            sys.exit(f"mlflow-screenshot: run {rid} has no {want} artifact (has {sorted(artifacts)})")
 
     chromium = find_chromium()
-    views = [(f"{uri}/#/experiments/{eid}/runs/{rid}/model-metrics", 1100),
+    views = [(f"{uri}/#/experiments/{eid}/runs", 500),
+             (f"{uri}/#/experiments/{eid}/runs/{rid}/artifacts/learning_curves.png", 800),
              (f"{uri}/#/experiments/{eid}/runs/{rid}/artifacts/confusion_matrix.png", 800)]
     with tempfile.TemporaryDirectory(prefix="catdog-shot-") as tmp:
         shots = []
