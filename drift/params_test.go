@@ -19,7 +19,7 @@ func TestDecodeParams(t *testing.T) {
 		{"no section: defaults", "train:\n  epochs: 3\n", func(c MonitorConfig) bool {
 			return c.WindowSize == 500 && c.Options.DriftShare == 0 && c.Options.Method == ""
 		}, ""},
-		{"empty document", "", func(c MonitorConfig) bool { return c.EveryRequests == 100 }, ""},
+		{"empty document", "", func(c MonitorConfig) bool { return c.EveryRequests == 500 }, ""},
 		{"thresholds and share", "epochs: 3\ndrift:\n  drift_share: 0.3\n  method: psi\n  thresholds: {psi: 0.2}\n  every: 10s\n",
 			func(c MonitorConfig) bool {
 				return c.Options.DriftShare == 0.3 && c.Options.Method == MethodPSI && c.Options.Thresholds[MethodPSI] == 0.2 && c.Every == 10*time.Second
