@@ -8,7 +8,7 @@ import (
 )
 
 func cachedFixture(size int) []byte {
-	return PackRGB(Resize(synthImage(3*size/2, size, 4), size), nil)
+	return packRGB(Resize(synthImage(3*size/2, size, 4), size), nil)
 }
 
 func TestAugmentDeterministic(t *testing.T) {

@@ -258,7 +258,7 @@ func TestPreprocessSharedPath(t *testing.T) {
 				}
 			}
 			// Resize accepts the decoded image directly and gives the same bytes.
-			if direct := PackRGB(Resize(img, spec.Size), nil); !bytes.Equal(direct, PackRGB(Resize(ToRGB(img), spec.Size), nil)) {
+			if direct := packRGB(Resize(img, spec.Size), nil); !bytes.Equal(direct, packRGB(Resize(ToRGB(img), spec.Size), nil)) {
 				t.Errorf("Resize(%s) != Resize(ToRGB(...))", name)
 			}
 		}

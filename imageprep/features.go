@@ -66,14 +66,14 @@ func (f Features) Map() map[string]float64 {
 // 128, every fourth at 224), which keeps the cost per request at a few thousand pixels.
 const FeatureGrid = 64
 
-// FeatureStep is the sampling step of the pixel statistics for a size×size image:
+// featureStep is the sampling step of the pixel statistics for a size×size image:
 // ceil(size / FeatureGrid).
-func FeatureStep(size int) int { return (size + FeatureGrid - 1) / FeatureGrid }
+func featureStep(size int) int { return (size + FeatureGrid - 1) / FeatureGrid }
 
 // ImageFeatures computes the features of one image from the Size×Size packed RGB bytes (HWC)
 // returned by DecodeResized, the Source it returned and the encoded size in bytes. The colour
 // statistics, brightness, contrast, saturation and grayscale flag are taken over the pixels of
-// the FeatureStep grid; sharpness is the variance of the full-resolution Laplacian at the grid's
+// the featureStep grid; sharpness is the variance of the full-resolution Laplacian at the grid's
 // interior points.
 func ImageFeatures(rgb []byte, size int, src Source, fileBytes int) (Features, error) {
 	var f Features
@@ -83,7 +83,7 @@ func ImageFeatures(rgb []byte, size int, src Source, fileBytes int) (Features, e
 	if src.Width <= 0 || src.Height <= 0 {
 		return f, fmt.Errorf("imageprep: features: source size %dx%d", src.Width, src.Height)
 	}
-	step := FeatureStep(size)
+	step := featureStep(size)
 	var sum, sq [3]int64
 	var lsum, lsq, spread int64
 	var sat float64

@@ -101,7 +101,7 @@ func TestImageFeaturesMatchReference(t *testing.T) {
 	}
 }
 
-// checkReference recomputes the features on the FeatureStep grid in floating point with gonum.
+// checkReference recomputes the features on the featureStep grid in floating point with gonum.
 func checkReference(t *testing.T, data []byte, size int) {
 	rgb, src, err := DecodeResized(data, size, Limits{}, nil)
 	if err != nil {
@@ -118,9 +118,9 @@ func checkReference(t *testing.T, data []byte, size int) {
 	if ff != f {
 		t.Errorf("FileFeatures = %v, ImageFeatures = %v", ff, f)
 	}
-	step := FeatureStep(size)
+	step := featureStep(size)
 	if want := (size + 63) / 64; step != want {
-		t.Fatalf("FeatureStep(%d) = %d", size, step)
+		t.Fatalf("featureStep(%d) = %d", size, step)
 	}
 	lumaAt := func(x, y int) float64 {
 		i := 3 * (y*size + x)

@@ -121,7 +121,7 @@ func FuzzDecode(f *testing.F) {
 		if b.Empty() || int64(b.Dx())*int64(b.Dy()) > lim.MaxPixels {
 			t.Fatalf("decoded bounds %v outside the limits", b)
 		}
-		if out := PackRGB(Resize(img, 8), nil); len(out) != 3*8*8 {
+		if out := packRGB(Resize(img, 8), nil); len(out) != 3*8*8 {
 			t.Fatalf("Resize gave %d bytes", len(out))
 		}
 	})

@@ -60,7 +60,7 @@ func decodeResized(d *turbojpeg.Decoder, data []byte, size int, lim Limits, dst 
 	if err != nil {
 		return nil, src, err
 	}
-	return PackRGB(Resize(img, size), dst), src, nil
+	return packRGB(Resize(img, size), dst), src, nil
 }
 
 // decodeResizedJPEG is the libjpeg-turbo path; ok is false when the standard decoder must

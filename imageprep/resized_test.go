@@ -59,7 +59,7 @@ func TestDecodeResizedCloseToStandardPath(t *testing.T) {
 				if b := img.Bounds(); src.Width != b.Dx() || src.Height != b.Dy() || src.Format != "jpeg" {
 					t.Fatalf("%s: source %+v, decoded %v", f, src, b)
 				}
-				diffs = append(diffs, meanAbsDiff(got, PackRGB(Resize(img, size), nil)))
+				diffs = append(diffs, meanAbsDiff(got, packRGB(Resize(img, size), nil)))
 			}
 			sort.Float64s(diffs)
 			var mean float64
@@ -177,7 +177,7 @@ func TestDecodeResizedFallbacksAndBadInputs(t *testing.T) {
 			continue
 		}
 		if _, isCMYK := img.(*image.CMYK); isCMYK || format == "png" {
-			if want := PackRGB(Resize(img, 48), nil); !bytes.Equal(got, want) {
+			if want := packRGB(Resize(img, 48), nil); !bytes.Equal(got, want) {
 				t.Errorf("%s (%s, %T): not the standard path's bytes", e.Name(), format, img)
 			}
 		}

@@ -123,9 +123,9 @@ func opaqueOrigin(m *image.RGBA) bool {
 	return true
 }
 
-// PackRGB writes the pixels of an opaque RGBA image as tightly packed HWC RGB bytes (the layout of
+// packRGB writes the pixels of an opaque RGBA image as tightly packed HWC RGB bytes (the layout of
 // the cached .u8 files and of Spec.Normalize's input) into dst, growing it if needed, and returns it.
-func PackRGB(img *image.RGBA, dst []byte) []byte {
+func packRGB(img *image.RGBA, dst []byte) []byte {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	n := w * h * 3
 	if cap(dst) < n {

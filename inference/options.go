@@ -110,7 +110,9 @@ func WithMaxBatchFiles(n int) Option { return func(c *config) { c.maxFiles = n }
 func WithPredictTimeout(d time.Duration) Option { return func(c *config) { c.predictTimeout = d } }
 
 // WithGatherer sets what /metrics serves. The default is the Registerer given to New, which
-// must then also be a Gatherer.
+// must then also be a Gatherer. No caller in this repository needs it (catdog serve passes a
+// prometheus.Registry, which is both); it stays exported because New's error for a Registerer
+// that is not a Gatherer (a wrapped or prefixed one) names it as the way out.
 func WithGatherer(g prometheus.Gatherer) Option { return func(c *config) { c.gatherer = g } }
 
 // WithDrift monitors input drift: the features of every decoded image go into a sliding

@@ -49,13 +49,13 @@ type DeployerRBAC struct {
 // List returns the objects in apply order.
 func (r DeployerRBAC) List() []any { return []any{r.ServiceAccount, r.Role, r.RoleBinding} }
 
-// SelectorLabels select the pods of a spec (stable across versions).
-func (s Spec) SelectorLabels() map[string]string {
+// selectorLabels select the pods of a spec (stable across versions).
+func (s Spec) selectorLabels() map[string]string {
 	return map[string]string{LabelName: "catdog", LabelInstance: s.Name}
 }
 
 func (s Spec) labels() map[string]string {
-	l := s.SelectorLabels()
+	l := s.selectorLabels()
 	l[LabelComponent] = "inference"
 	l[LabelPartOf] = "catdog"
 	l[LabelManagedBy] = "catdog"
@@ -107,7 +107,7 @@ func (s Spec) service() *corev1ac.ServiceApplyConfiguration {
 	return corev1ac.Service(s.Name, s.Namespace).WithLabels(s.labels()).
 		WithSpec(corev1ac.ServiceSpec().
 			WithType(corev1.ServiceTypeClusterIP).
-			WithSelector(s.SelectorLabels()).
+			WithSelector(s.selectorLabels()).
 			WithPorts(corev1ac.ServicePort().WithName(PortName).WithProtocol(corev1.ProtocolTCP).
 				WithPort(80).WithTargetPort(intstr.FromString(PortName))))
 }
@@ -177,7 +177,7 @@ func (s Spec) deployment() *appsv1ac.DeploymentApplyConfiguration {
 		WithServiceAccountName(s.Name).
 		WithAutomountServiceAccountToken(false).
 		WithEnableServiceLinks(false).
-		WithTerminationGracePeriodSeconds(seconds(s.GracePeriod())).
+		WithTerminationGracePeriodSeconds(seconds(s.gracePeriod())).
 		WithSecurityContext(corev1ac.PodSecurityContext().
 			WithRunAsNonRoot(true).
 			WithRunAsUser(s.UID).
@@ -188,7 +188,7 @@ func (s Spec) deployment() *appsv1ac.DeploymentApplyConfiguration {
 			WithMaxSkew(1).
 			WithTopologyKey(corev1.LabelHostname).
 			WithWhenUnsatisfiable(corev1.ScheduleAnyway).
-			WithLabelSelector(metav1ac.LabelSelector().WithMatchLabels(s.SelectorLabels())).
+			WithLabelSelector(metav1ac.LabelSelector().WithMatchLabels(s.selectorLabels())).
 			WithMatchLabelKeys(appsv1.DefaultDeploymentUniqueLabelKey)).
 		WithVolumes(corev1ac.Volume().WithName("tmp").
 			WithEmptyDir(corev1ac.EmptyDirVolumeSource().WithSizeLimit(resource.MustParse("256Mi")))).
@@ -198,7 +198,7 @@ func (s Spec) deployment() *appsv1ac.DeploymentApplyConfiguration {
 		WithLabels(s.labels()).
 		WithAnnotations(depAnnotations).
 		WithSpec(appsv1ac.DeploymentSpec().
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(s.SelectorLabels())).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(s.selectorLabels())).
 			WithStrategy(appsv1ac.DeploymentStrategy().
 				WithType(appsv1.RollingUpdateDeploymentStrategyType).
 				WithRollingUpdate(appsv1ac.RollingUpdateDeployment().
@@ -237,7 +237,7 @@ func (s Spec) pdb() *policyv1ac.PodDisruptionBudgetApplyConfiguration {
 	return policyv1ac.PodDisruptionBudget(s.Name, s.Namespace).WithLabels(s.labels()).
 		WithSpec(policyv1ac.PodDisruptionBudgetSpec().
 			WithMinAvailable(intstr.FromInt32(1)).
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(s.SelectorLabels())))
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(s.selectorLabels())))
 }
 
 // BuildRBAC builds the deployer's least-privilege identity for s's namespace and objects.

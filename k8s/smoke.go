@@ -140,7 +140,7 @@ func (d *Deployer) currentPods(ctx context.Context, spec Spec) (int64, []string,
 	if cur == nil {
 		return rev, nil, fmt.Errorf("no ReplicaSet of revision %d", rev)
 	}
-	sel := labels.Set(spec.SelectorLabels())
+	sel := labels.Set(spec.selectorLabels())
 	sel[appsv1.DefaultDeploymentUniqueLabelKey] = cur.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
 	list, err := d.Client.CoreV1().Pods(spec.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {

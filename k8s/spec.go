@@ -246,9 +246,9 @@ func (s Spec) Validate() error {
 	return nil
 }
 
-// GracePeriod is terminationGracePeriodSeconds: preStop sleep + drain delay + shutdown timeout
+// gracePeriod is terminationGracePeriodSeconds: preStop sleep + drain delay + shutdown timeout
 // + 5 s margin, so that SIGKILL never cuts serve's drain short.
-func (s Spec) GracePeriod() time.Duration {
+func (s Spec) gracePeriod() time.Duration {
 	return s.PreStopSleep + s.DrainDelay + s.ShutdownTimeout + 5*time.Second
 }
 

@@ -149,10 +149,10 @@ func TestRepoParamsFile(t *testing.T) {
 func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o644) }
 
 func TestCurvesCSV(t *testing.T) {
-	got := string(CurvesCSV([]EpochStats{{Epoch: 1, TrainLoss: 0.69, ValLoss: 0.7, TrainAcc: 0.5, ValAcc: 0.55, LR: 0.002}, {Epoch: 2, TrainLoss: 0.6, ValLoss: 0.65, TrainAcc: 0.62, ValAcc: 0.6, LR: 0.001}}))
+	got := string(curvesCSV([]EpochStats{{Epoch: 1, TrainLoss: 0.69, ValLoss: 0.7, TrainAcc: 0.5, ValAcc: 0.55, LR: 0.002}, {Epoch: 2, TrainLoss: 0.6, ValLoss: 0.65, TrainAcc: 0.62, ValAcc: 0.6, LR: 0.001}}))
 	want := "epoch,train_loss,val_loss,train_accuracy,val_accuracy,lr\n1,0.69,0.7,0.5,0.55,0.002\n2,0.6,0.65,0.62,0.6,0.001\n"
 	if got != want {
-		t.Errorf("CurvesCSV = %q, want %q", got, want)
+		t.Errorf("curvesCSV = %q, want %q", got, want)
 	}
 }
 

@@ -87,7 +87,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	// The drift reference of the images trained on; computed first so that a missing source
 	// photo fails the run before the epochs, not after.
-	profile, err := ReferenceProfile(o.DataDir, data.prep, data.train)
+	profile, err := referenceProfile(o.DataDir, data.prep, data.train)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func loadData(o Options) (*trainData, error) {
 
 // trackedParams are the hyper-parameters, the data's identity and sizes, and o.ExtraParams.
 func trackedParams(o Options, d *trainData) map[string]string {
-	params := o.Params.Flatten()
+	params := o.Params.flatten()
 	params["dataset_manifest_md5"] = d.prep.ManifestMD5
 	params["train_images"] = fmt.Sprint(d.train.N)
 	params["val_images"] = fmt.Sprint(d.val.N)
@@ -440,13 +440,13 @@ func writeOutputs(dir, dataDir string, res *Result) error {
 	if err := atomicfile.WriteFile(filepath.Join(dir, modeldir.Metrics), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if err := PlotConfusion(filepath.Join(dir, modeldir.ConfusionMatrix), res.Test); err != nil {
+	if err := plotConfusion(filepath.Join(dir, modeldir.ConfusionMatrix), res.Test); err != nil {
 		return err
 	}
-	if err := PlotCurves(filepath.Join(dir, modeldir.LearningCurves), res.Epochs); err != nil {
+	if err := plotCurves(filepath.Join(dir, modeldir.LearningCurves), res.Epochs); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, modeldir.LearningCurvesCSV), CurvesCSV(res.Epochs), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, modeldir.LearningCurvesCSV), curvesCSV(res.Epochs), 0o644); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	src, err := os.ReadFile(filepath.Join(dataDir, imageprep.ManifestFile))

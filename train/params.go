@@ -187,8 +187,8 @@ func (p Params) Spec() imageprep.Spec {
 	return imageprep.Spec{Size: p.InputSize, Mean: p.Mean, Std: p.Std}
 }
 
-// Flatten returns every parameter as a flat string map (for experiment tracking).
-func (p Params) Flatten() map[string]string {
+// flatten returns every parameter as a flat string map (for experiment tracking).
+func (p Params) flatten() map[string]string {
 	m := map[string]string{
 		"epochs":          fmt.Sprint(p.Epochs),
 		"batch_size":      fmt.Sprint(p.BatchSize),

@@ -12,8 +12,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// PlotConfusion draws the confusion matrix as a heat map with counts and writes it as a PNG.
-func PlotConfusion(path string, e Evaluation) error {
+// plotConfusion draws the confusion matrix as a heat map with counts and writes it as a PNG.
+func plotConfusion(path string, e Evaluation) error {
 	k := len(e.Classes)
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Confusion matrix (test, n=%d, accuracy %.1f%%)", e.N, 100*e.Accuracy)
@@ -75,8 +75,8 @@ func PlotConfusion(path string, e Evaluation) error {
 	return nil
 }
 
-// PlotCurves draws training and validation loss and accuracy per epoch, side by side, as a PNG.
-func PlotCurves(path string, epochs []EpochStats) error {
+// plotCurves draws training and validation loss and accuracy per epoch, side by side, as a PNG.
+func plotCurves(path string, epochs []EpochStats) error {
 	mk := func(title, ylabel string, train, val func(EpochStats) float64) (*plot.Plot, error) {
 		p := plot.New()
 		p.Title.Text = title
@@ -123,8 +123,8 @@ func PlotCurves(path string, epochs []EpochStats) error {
 	return savePNG(path, img)
 }
 
-// CurvesCSV returns the per-epoch figures as CSV: epoch, losses, accuracies, learning rate.
-func CurvesCSV(epochs []EpochStats) []byte {
+// curvesCSV returns the per-epoch figures as CSV: epoch, losses, accuracies, learning rate.
+func curvesCSV(epochs []EpochStats) []byte {
 	var b strings.Builder
 	b.WriteString("epoch,train_loss,val_loss,train_accuracy,val_accuracy,lr\n")
 	for _, e := range epochs {

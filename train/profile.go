@@ -15,12 +15,12 @@ import (
 	"github.com/catdog-mlops/catdog/model/modeldir"
 )
 
-// ReferenceProfile computes the drift reference of the training split ds of the prepared
+// referenceProfile computes the drift reference of the training split ds of the prepared
 // directory dataDir: the per-image features (imageprep.ImageFeatures) of every cached image —
 // the very pixels serving computes them from — with the original size from the manifest and
 // the file size from the source photos (prepared.json's source folder, which must still be
 // there).
-func ReferenceProfile(dataDir string, prep *imageprep.Prepared, ds *imageprep.Dataset) (*drift.Profile, error) {
+func referenceProfile(dataDir string, prep *imageprep.Prepared, ds *imageprep.Dataset) (*drift.Profile, error) {
 	f, err := os.Open(filepath.Join(dataDir, imageprep.ManifestFile))
 	if err != nil {
 		return nil, fmt.Errorf("train: drift profile: %w", err)

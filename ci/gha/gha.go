@@ -172,8 +172,8 @@ func (a *Actions) Error(msg string, an Annotation) { a.annotate("error", msg, an
 // Warning emits a ::warning annotation (same limit as Error).
 func (a *Actions) Warning(msg string, an Annotation) { a.annotate("warning", msg, an) }
 
-// Notice emits a ::notice annotation (same limit as Error).
-func (a *Actions) Notice(msg string, an Annotation) { a.annotate("notice", msg, an) }
+// notice emits a ::notice annotation (same limit as Error).
+func (a *Actions) notice(msg string, an Annotation) { a.annotate("notice", msg, an) }
 
 func (a *Actions) annotate(kind, msg string, an Annotation) {
 	a.mu.Lock()
@@ -191,14 +191,6 @@ func (a *Actions) annotate(kind, msg string, an Annotation) {
 		return
 	}
 	a.command(kind, an.props(), msg)
-}
-
-// Suppressed returns how many annotations of kind ("error", "warning", "notice") were printed
-// plainly because the per-step limit was reached.
-func (a *Actions) Suppressed(kind string) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.suppressed[kind]
 }
 
 // SetOutput sets a step output. In Actions it appends a heredoc block with a random delimiter

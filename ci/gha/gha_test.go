@@ -70,7 +70,7 @@ func TestWorkflowCommands(t *testing.T) {
 	end := a.Group("Build image")
 	a.Error("layer too big: 100% of 1,2", Annotation{Title: "size: check", File: "ci/image/build.go", Line: 12, Col: 3})
 	a.Warning("multi\nline", Annotation{})
-	a.Notice("pushed", Annotation{File: "Makefile"})
+	a.notice("pushed", Annotation{File: "Makefile"})
 	end()
 	want := strings.Join([]string{
 		"::add-mask::s3cr3t-token",
@@ -96,8 +96,8 @@ func TestAnnotationLimit(t *testing.T) {
 	if n := strings.Count(stdout.String(), "::error "); n != MaxAnnotations {
 		t.Errorf("%d ::error annotations, want %d", n, MaxAnnotations)
 	}
-	if a.Suppressed("error") != 3 || !strings.Contains(stdout.String(), "error: x.go:13: problem 12") {
-		t.Errorf("suppressed = %d, stdout:\n%s", a.Suppressed("error"), stdout.String())
+	if a.suppressed["error"] != 3 || !strings.Contains(stdout.String(), "error: x.go:13: problem 12") {
+		t.Errorf("suppressed = %d, stdout:\n%s", a.suppressed["error"], stdout.String())
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -95,10 +94,6 @@ type options struct {
 	progress    ProgressFunc
 	log         *slog.Logger
 	keychain    authn.Keychain
-	transport   http.RoundTripper
-	packages    []string
-	lister      PackageLister
-	skipCheck   bool
 }
 
 // Option configures a Builder.
@@ -120,21 +115,6 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // authn.DefaultKeychain.
 func WithKeychain(k authn.Keychain) Option { return func(o *options) { o.keychain = k } }
 
-// WithTransport sets the HTTP transport used to pull a base image. The default is
-// remote.DefaultTransport.
-func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.transport = t } }
-
-// WithBasePackages sets the Debian packages of the offline base layer and how their files are
-// listed. The defaults are DefaultBasePackages() and DpkgLister.
-func WithBasePackages(pkgs []string, lister PackageLister) Option {
-	return func(o *options) { o.packages, o.lister = pkgs, lister }
-}
-
-// WithoutLinkageCheck skips CheckLinkage (for test fixtures that are not ELF binaries or
-// lack their libraries). By default a Debian-based build fails when the binary or a library
-// would not find a shared library inside the image.
-func WithoutLinkageCheck() Option { return func(o *options) { o.skipCheck = true } }
-
 // NewBuilder returns a Builder that keeps compressed layers in cache.
 func NewBuilder(cache *Cache, opts ...Option) *Builder {
 	o := options{
@@ -142,7 +122,6 @@ func NewBuilder(cache *Cache, opts ...Option) *Builder {
 		level:       DefaultCompressionLevel,
 		log:         slog.New(slog.DiscardHandler),
 		keychain:    authn.DefaultKeychain,
-		transport:   remote.DefaultTransport,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -174,19 +153,6 @@ func LibrariesIn(dir string) ([]string, error) {
 	return out, nil
 }
 
-// SourceDateEpoch parses a SOURCE_DATE_EPOCH value (seconds since the epoch); empty gives the
-// zero time.
-func SourceDateEpoch(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	sec, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || sec < 0 {
-		return time.Time{}, fmt.Errorf("imagebuild: SOURCE_DATE_EPOCH %q is not a non-negative integer", s)
-	}
-	return time.Unix(sec, 0).UTC(), nil
-}
-
 // FileSets returns the base (nil when spec.BaseRef is set), libtorch, app and model file sets.
 func (b *Builder) FileSets(ctx context.Context, spec Spec) (map[string]*FileSet, error) {
 	if spec.Binary == "" || spec.ModelDir == "" {
@@ -194,14 +160,14 @@ func (b *Builder) FileSets(ctx context.Context, spec Spec) (map[string]*FileSet,
 	}
 	sets := map[string]*FileSet{}
 	if spec.BaseRef == "" {
-		base, err := DebianBase(ctx, DebianOptions{Packages: b.o.packages, Lister: b.o.lister})
+		base, err := DebianBase(ctx, DebianOptions{})
 		if err != nil {
 			return nil, err
 		}
 		sets[LayerBase] = base
 	}
 	libs := NewFileSet()
-	if err := libs.AddDir(LibraryDir, 0o755, 0, 0); err != nil {
+	if err := libs.addDir(LibraryDir, 0o755, 0, 0); err != nil {
 		return nil, err
 	}
 	for _, l := range spec.Libraries {
@@ -216,7 +182,7 @@ func (b *Builder) FileSets(ctx context.Context, spec Spec) (map[string]*FileSet,
 	}
 	sets[LayerApp] = app
 	model := NewFileSet()
-	if err := model.AddTree(spec.ModelDir, ModelPath); err != nil {
+	if err := model.addTree(spec.ModelDir, ModelPath); err != nil {
 		return nil, err
 	}
 	sets[LayerModel] = model
@@ -234,7 +200,7 @@ func (b *Builder) Build(ctx context.Context, spec Spec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if spec.BaseRef == "" && !b.o.skipCheck {
+	if spec.BaseRef == "" {
 		roots := []string{BinaryPath}
 		for _, l := range spec.Libraries {
 			roots = append(roots, LibraryDir+"/"+filepath.Base(l))
@@ -372,7 +338,7 @@ func (b *Builder) base(ctx context.Context, ref string) (v1.Image, v1.Config, ma
 		return nil, v1.Config{}, nil, fmt.Errorf("imagebuild: base reference: %w", err)
 	}
 	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(b.o.keychain),
-		remote.WithTransport(b.o.transport), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
+		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
 	if err != nil {
 		return nil, v1.Config{}, nil, fmt.Errorf("imagebuild: pull base %s: %w", ref, err)
 	}

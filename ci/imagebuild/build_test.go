@@ -321,24 +321,4 @@ func withoutName(paths []string, name string) []string {
 	return out
 }
 
-func TestSourceDateEpoch(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"", -62135596800, true},
-		{"0", 0, true},
-		{"1700000000", 1700000000, true},
-		{"-1", 0, false},
-		{"yesterday", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := imagebuild.SourceDateEpoch(tt.in)
-		if (err == nil) != tt.ok || (tt.ok && got.Unix() != tt.want) {
-			t.Errorf("SourceDateEpoch(%q) = %v, %v; want %d ok=%t", tt.in, got.Unix(), err, tt.want, tt.ok)
-		}
-	}
-}
-
 func hasKey(m map[string]struct{}, k string) bool { _, ok := m[k]; return ok }

@@ -20,10 +20,10 @@ const (
 	NonRootHome = "/home/nonroot"
 )
 
-// DefaultBasePackages returns the Debian packages whose files make up the offline base layer:
+// defaultBasePackages returns the Debian packages whose files make up the offline base layer:
 // what a cgo binary linked against libtorch needs at run time (glibc, libgcc, libstdc++,
 // libgomp) plus CA certificates and time zone data — the package set of distroless "cc".
-func DefaultBasePackages() []string {
+func defaultBasePackages() []string {
 	return []string{"libc6", "libgcc-s1", "libstdc++6", "libgomp1", "ca-certificates", "tzdata"}
 }
 
@@ -38,8 +38,8 @@ func excludedPrefixes() []string {
 // PackageLister lists the absolute paths of the files an installed package owns.
 type PackageLister func(ctx context.Context, pkg string) ([]string, error)
 
-// DpkgLister lists files with `dpkg -L`.
-func DpkgLister(ctx context.Context, pkg string) ([]string, error) {
+// dpkgLister lists files with `dpkg -L`.
+func dpkgLister(ctx context.Context, pkg string) ([]string, error) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, "dpkg", "-L", pkg)
 	cmd.Stderr = &stderr
@@ -59,9 +59,9 @@ func DpkgLister(ctx context.Context, pkg string) ([]string, error) {
 
 // DebianOptions configure DebianBase.
 type DebianOptions struct {
-	// Packages to take files from. The default is DefaultBasePackages().
+	// Packages to take files from. The default is defaultBasePackages().
 	Packages []string
-	// Lister lists a package's files. The default is DpkgLister.
+	// Lister lists a package's files. The default is dpkgLister.
 	Lister PackageLister
 }
 
@@ -72,10 +72,10 @@ type DebianOptions struct {
 // user 65532, /tmp (1777), /root and /home/nonroot.
 func DebianBase(ctx context.Context, opts DebianOptions) (*FileSet, error) {
 	if len(opts.Packages) == 0 {
-		opts.Packages = DefaultBasePackages()
+		opts.Packages = defaultBasePackages()
 	}
 	if opts.Lister == nil {
-		opts.Lister = DpkgLister
+		opts.Lister = dpkgLister
 	}
 	set := NewFileSet()
 	for _, pkg := range opts.Packages {
@@ -98,7 +98,7 @@ func DebianBase(ctx context.Context, opts DebianOptions) (*FileSet, error) {
 	// merged-/usr top-level links, as on the build machine
 	for _, top := range []string{"bin", "sbin", "lib", "lib64"} {
 		if target, err := os.Readlink("/" + top); err == nil {
-			if err := set.AddSymlink(top, target); err != nil {
+			if err := set.addSymlink(top, target); err != nil {
 				return nil, err
 			}
 		}
@@ -144,9 +144,9 @@ func addHostPath(set *FileSet, p string) error {
 		if err != nil {
 			return err
 		}
-		return set.AddSymlink(canon, target)
+		return set.addSymlink(canon, target)
 	case fi.IsDir():
-		return set.AddDir(canon, int64(fi.Mode().Perm()), 0, 0)
+		return set.addDir(canon, int64(fi.Mode().Perm()), 0, 0)
 	case fi.Mode().IsRegular():
 		return set.AddFile(p, canon, int64(fi.Mode().Perm()))
 	default:
@@ -160,14 +160,14 @@ func addUsers(set *FileSet) error {
 		fmt.Sprintf("%s:x:%d:%d:%s:%s:/sbin/nologin\n", NonRootName, NonRootUID, NonRootUID, NonRootName, NonRootHome)
 	group := "root:x:0:\nnobody:x:65534:\n" + fmt.Sprintf("%s:x:%d:\n", NonRootName, NonRootUID)
 	steps := []error{
-		set.AddDir("etc", 0o755, 0, 0),
-		set.AddData("etc/passwd", []byte(passwd), 0o644),
-		set.AddData("etc/group", []byte(group), 0o644),
-		set.AddData("etc/nsswitch.conf", []byte("passwd: files\ngroup: files\nhosts: files dns\n"), 0o644),
-		set.AddDir("tmp", 0o777|modeSticky, 0, 0),
-		set.AddDir("root", 0o700, 0, 0),
-		set.AddDir("home", 0o755, 0, 0),
-		set.AddDir(NonRootHome, 0o700, NonRootUID, NonRootUID),
+		set.addDir("etc", 0o755, 0, 0),
+		set.addData("etc/passwd", []byte(passwd), 0o644),
+		set.addData("etc/group", []byte(group), 0o644),
+		set.addData("etc/nsswitch.conf", []byte("passwd: files\ngroup: files\nhosts: files dns\n"), 0o644),
+		set.addDir("tmp", 0o777|modeSticky, 0, 0),
+		set.addDir("root", 0o700, 0, 0),
+		set.addDir("home", 0o755, 0, 0),
+		set.addDir(NonRootHome, 0o700, NonRootUID, NonRootUID),
 	}
 	for _, err := range steps {
 		if err != nil {

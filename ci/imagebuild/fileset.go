@@ -122,9 +122,9 @@ func (s *FileSet) add(e *Entry) error {
 	return nil
 }
 
-// AddDir adds a directory with the given mode and owner. Adding the same directory twice with
+// addDir adds a directory with the given mode and owner. Adding the same directory twice with
 // the same attributes is allowed; an explicit directory replaces an implied parent.
-func (s *FileSet) AddDir(p string, mode int64, uid, gid int) error {
+func (s *FileSet) addDir(p string, mode int64, uid, gid int) error {
 	return s.add(&Entry{Path: p, Type: tar.TypeDir, Mode: mode, UID: uid, GID: gid})
 }
 
@@ -141,27 +141,27 @@ func (s *FileSet) AddFile(src, p string, mode int64) error {
 	return s.add(&Entry{Path: p, Type: tar.TypeReg, Mode: mode, Source: src})
 }
 
-// AddData adds an in-memory file at p, owned by root.
-func (s *FileSet) AddData(p string, data []byte, mode int64) error {
+// addData adds an in-memory file at p, owned by root.
+func (s *FileSet) addData(p string, data []byte, mode int64) error {
 	if len(data) > maxDataSize {
 		return fmt.Errorf("imagebuild: inline file %s is larger than %d bytes", p, maxDataSize)
 	}
 	return s.add(&Entry{Path: p, Type: tar.TypeReg, Mode: mode, Data: data})
 }
 
-// AddSymlink adds a symbolic link at p pointing to target (kept verbatim).
-func (s *FileSet) AddSymlink(p, target string) error {
+// addSymlink adds a symbolic link at p pointing to target (kept verbatim).
+func (s *FileSet) addSymlink(p, target string) error {
 	if target == "" {
 		return fmt.Errorf("imagebuild: empty symlink target for %s", p)
 	}
 	return s.add(&Entry{Path: p, Type: tar.TypeSymlink, Mode: 0o777, Linkname: target})
 }
 
-// AddTree adds the directory tree srcDir at dst. Regular files keep only their executable bit
+// addTree adds the directory tree srcDir at dst. Regular files keep only their executable bit
 // (0755 or 0644), directories get 0755, and symlinks are followed, so the layer does not depend
 // on the umask or on links out of the tree. Other file types are an error.
-func (s *FileSet) AddTree(srcDir, dst string) error {
-	if err := s.AddDir(dst, 0o755, 0, 0); err != nil {
+func (s *FileSet) addTree(srcDir, dst string) error {
+	if err := s.addDir(dst, 0o755, 0, 0); err != nil {
 		return err
 	}
 	return filepath.WalkDir(srcDir, func(p string, d fs.DirEntry, err error) error {
@@ -182,7 +182,7 @@ func (s *FileSet) AddTree(srcDir, dst string) error {
 			if d.Type()&fs.ModeSymlink != 0 {
 				return fmt.Errorf("imagebuild: %s is a symlink to a directory; not followed", p)
 			}
-			return s.AddDir(target, 0o755, 0, 0)
+			return s.addDir(target, 0o755, 0, 0)
 		case fi.Mode().IsRegular():
 			mode := int64(0o644)
 			if fi.Mode()&0o111 != 0 {
@@ -197,7 +197,7 @@ func (s *FileSet) AddTree(srcDir, dst string) error {
 
 // Merge adds every explicit entry of other to s.
 func (s *FileSet) Merge(other *FileSet) error {
-	for _, e := range other.Entries() {
+	for _, e := range other.sortedEntries() {
 		if e.implied {
 			continue
 		}
@@ -209,8 +209,8 @@ func (s *FileSet) Merge(other *FileSet) error {
 	return nil
 }
 
-// Entries returns every entry sorted by path (parents before children).
-func (s *FileSet) Entries() []Entry {
+// sortedEntries returns every entry sorted by path (parents before children).
+func (s *FileSet) sortedEntries() []Entry {
 	out := make([]Entry, 0, len(s.entries))
 	for _, e := range s.entries {
 		out = append(out, *e)
@@ -225,7 +225,7 @@ func (s *FileSet) WriteTar(w io.Writer, mtime time.Time) error {
 	mtime = mtime.UTC().Truncate(time.Second)
 	tw := tar.NewWriter(w)
 	buf := make([]byte, 1<<20)
-	for _, e := range s.Entries() {
+	for _, e := range s.sortedEntries() {
 		hdr := &tar.Header{
 			Typeflag: e.Type,
 			Name:     e.Path,

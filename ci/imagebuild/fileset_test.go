@@ -44,14 +44,14 @@ func TestFileSetTarIsSortedAndNormalised(t *testing.T) {
 	}
 	s := NewFileSet()
 	must(t, s.AddFile(src, "/usr/local/bin/catdog", 0o755))
-	must(t, s.AddData("etc/passwd", []byte("root:x:0:0::/root:/sbin/nologin\n"), 0o644))
-	must(t, s.AddDir("tmp", 0o777|modeSticky, 0, 0))
-	must(t, s.AddDir("home/nonroot", 0o700, 65532, 65532))
-	must(t, s.AddSymlink("lib", "usr/lib"))
-	if err := s.AddData("etc/passwd", []byte("x"), 0o644); err == nil {
+	must(t, s.addData("etc/passwd", []byte("root:x:0:0::/root:/sbin/nologin\n"), 0o644))
+	must(t, s.addDir("tmp", 0o777|modeSticky, 0, 0))
+	must(t, s.addDir("home/nonroot", 0o700, 65532, 65532))
+	must(t, s.addSymlink("lib", "usr/lib"))
+	if err := s.addData("etc/passwd", []byte("x"), 0o644); err == nil {
 		t.Error("adding etc/passwd twice succeeded, want an error")
 	}
-	if err := s.AddData("etc/passwd/x", []byte("x"), 0o644); err == nil {
+	if err := s.addData("etc/passwd/x", []byte("x"), 0o644); err == nil {
 		t.Error("adding a file under a file succeeded, want an error")
 	}
 	mtime := time.Unix(1700000000, 123)
@@ -112,7 +112,7 @@ func TestAddTreeNormalisesModes(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "model.json"), []byte("{}"), 0o600))
 	must(t, os.Symlink("model.json", filepath.Join(dir, "link.json")))
 	s := NewFileSet()
-	must(t, s.AddTree(dir, "models/current"))
+	must(t, s.addTree(dir, "models/current"))
 	tests := []struct {
 		path string
 		mode int64

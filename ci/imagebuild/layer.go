@@ -154,7 +154,7 @@ type recipeMeta struct {
 func recipeKey(set *FileSet, opts LayerOptions) (string, bool) {
 	h := sha256.New()
 	fmt.Fprintf(h, "v1\x00%s\x00%d\x00%d\x00", opts.Compression, opts.Level, opts.MTime.UTC().Truncate(time.Second).Unix())
-	for _, e := range set.Entries() {
+	for _, e := range set.sortedEntries() {
 		fmt.Fprintf(h, "%q %c %o %d %d %q %d\x00", e.Path, e.Type, e.Mode, e.UID, e.GID, e.Linkname, len(e.Data))
 		h.Write(e.Data)
 		if e.Source == "" {

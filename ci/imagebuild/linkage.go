@@ -10,8 +10,8 @@ import (
 	"strings"
 )
 
-// DefaultLibraryDirs are the dynamic loader's default search directories on Debian amd64.
-func DefaultLibraryDirs() []string {
+// defaultLibraryDirs are the dynamic loader's default search directories on Debian amd64.
+func defaultLibraryDirs() []string {
 	return []string{"lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib", "usr/lib", "lib64", "usr/lib64"}
 }
 
@@ -42,7 +42,7 @@ type view map[string]Entry
 func newView(sets []*FileSet) view {
 	v := view{}
 	for _, s := range sets {
-		for _, e := range s.Entries() {
+		for _, e := range s.sortedEntries() {
 			v[e.Path] = e
 		}
 	}
@@ -85,9 +85,13 @@ func (v view) resolve(p string) (string, bool) {
 // interpreter and, transitively, every DT_NEEDED library in libDirs followed by the default
 // directories, within the merged sets. RPATH/RUNPATH entries are ignored on purpose: they point
 // at build-machine paths that the image does not have.
+//
+// Build runs it on every Debian-based image; it stays exported, with NewFileSet and
+// FileSet.AddFile, so a caller (and build_test's black-box cases) can check hand-assembled
+// sets without building an image.
 func CheckLinkage(sets []*FileSet, roots []string, libDirs []string) error {
 	v := newView(sets)
-	dirs := append(append([]string{}, libDirs...), DefaultLibraryDirs()...)
+	dirs := append(append([]string{}, libDirs...), defaultLibraryDirs()...)
 	for i, d := range dirs {
 		dirs[i] = strings.Trim(path.Clean("/"+d), "/")
 	}

@@ -35,7 +35,7 @@ func driftCommand() *cli.Command {
 				trackingURIFlag(),
 				&cli.StringFlag{Name: "data", Required: true, Usage: "folder of photos (JPEG/PNG, searched recursively) or a CSV of feature rows"},
 				&cli.StringFlag{Name: "out", Value: "drift-report", Usage: "output folder"},
-				&cli.StringFlag{Name: "params", Usage: "params.yaml whose drift: section (method, thresholds, drift_share) the comparison uses, as catdog serve --params does (default: Evidently's defaults)", EnvVars: []string{"CATDOG_PARAMS"}},
+				paramsFlag(""),
 				&cli.StringFlag{Name: "method", Usage: "force one method for every feature (ks, wasserstein, jensenshannon, z, chisquare, psi), over --params; default: Evidently's choice per feature"},
 				&cli.Float64Flag{Name: "drift-share", Usage: "share of drifted features at which the dataset drifts, over --params (default 0.5)"},
 				&cli.IntFlag{Name: "workers", Usage: "decoding goroutines (default: one per core)"},

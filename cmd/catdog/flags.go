@@ -31,6 +31,16 @@ func preparedFlag() cli.Flag {
 		EnvVars: []string{"CATDOG_PREPARED"}}
 }
 
+// paramsFlag is --params, the parameter file, with one help text for every command that reads
+// it; each reads its own part. def is the default: "params.yaml" where an unset flag still
+// reads the working directory's file (train, sweep, model promote), "" where an unset flag
+// means the built-in values (serve, drift).
+func paramsFlag(def string) cli.Flag {
+	return &cli.StringFlag{Name: "params", Value: def,
+		Usage:   "parameter file (YAML, laid out like the repository's params.yaml); each command reads its own part: the hyper-parameters (train, sweep), promote: (model promote), drift: (serve, drift)",
+		EnvVars: []string{"CATDOG_PARAMS"}}
+}
+
 // quietFlag is --quiet/-q: no progress output (a per-invocation switch: no environment variable).
 func quietFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}

@@ -28,7 +28,7 @@ const splitParam = "dataset_manifest_md5"
 func promoteFlags() []cli.Flag {
 	return []cli.Flag{
 		trackingURIFlag(),
-		&cli.StringFlag{Name: "params", Value: "params.yaml", Usage: "file whose promote: section sets metric, margin and higher_is_better", EnvVars: []string{"CATDOG_PARAMS"}},
+		paramsFlag("params.yaml"),
 		preparedFlag(),
 		&cli.StringFlag{Name: "split", Value: "test", Usage: "split both versions are judged on"},
 		&cli.StringFlag{Name: "registered-model", Value: "catdog", Usage: "registered model", EnvVars: []string{"CATDOG_REGISTERED_MODEL"}},

@@ -72,7 +72,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "drain-delay", Value: 5 * time.Second, Usage: "after SIGTERM, how long /ready answers 503 before the listener closes"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after SIGTERM, longest wait for in-flight requests"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error (JSON logs on stderr)"},
-			&cli.StringFlag{Name: "params", Usage: "params.yaml whose drift: section configures the live drift monitor (default: built-in defaults, the same as the repository's params.yaml)", EnvVars: []string{"CATDOG_PARAMS"}},
+			paramsFlag(""),
 			&cli.StringFlag{Name: "drift-profile", Usage: "training reference for input drift (default: " + modeldir.DriftProfile + " in the model directory)", EnvVars: []string{"CATDOG_DRIFT_PROFILE"}},
 			&cli.BoolFlag{Name: "no-drift", Usage: "do not monitor input drift", EnvVars: []string{"CATDOG_NO_DRIFT"}},
 		},

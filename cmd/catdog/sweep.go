@@ -47,7 +47,7 @@ var sweepMetrics = map[string]func(train.EpochStats) float64{
 func sweepCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "spec", Value: "sweep.yaml", Usage: "search space and method (YAML, see docs/sweep.md)", EnvVars: []string{"CATDOG_SWEEP_SPEC"}},
-		&cli.StringFlag{Name: "params", Value: "params.yaml", Usage: "base hyper-parameters; each trial overrides its own", EnvVars: []string{"CATDOG_PARAMS"}},
+		paramsFlag("params.yaml"),
 		preparedFlag(),
 		&cli.StringFlag{Name: "out", Value: "sweeps", Usage: "sweep folder: state (for resuming), trial models, report", EnvVars: []string{"CATDOG_SWEEP_DIR"}},
 		&cli.IntFlag{Name: "parallel", Value: 1, Usage: "trials at once (libtorch threads are split between them)", EnvVars: []string{"CATDOG_SWEEP_PARALLEL"}},

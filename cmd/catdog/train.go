@@ -17,7 +17,7 @@ import (
 // trainCommand is `catdog train`: train the CNN on prepared data and write the model directory.
 func trainCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "params", Value: "params.yaml", Usage: "hyper-parameter file (YAML)", EnvVars: []string{"CATDOG_PARAMS"}},
+		paramsFlag("params.yaml"),
 		preparedFlag(),
 		&cli.StringFlag{Name: "out", Value: "models", Usage: "model directory to write", EnvVars: []string{"CATDOG_MODEL_DIR"}},
 		&cli.IntFlag{Name: "epochs", Usage: "override params.yaml epochs", EnvVars: []string{"CATDOG_EPOCHS"}},

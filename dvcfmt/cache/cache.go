@@ -242,19 +242,6 @@ func (p Path) write(ctx context.Context, want string, legacy bool, r io.Reader) 
 	return oid, n, nil
 }
 
-// Adopt moves an already-hashed file into the cache as oid (used for link-based adds and for
-// verified downloads that landed in a temp file). The file must be on the cache's file system.
-func (p Path) Adopt(tmp, oid string, legacy bool) error {
-	final := p.ObjectPath(oid, legacy)
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	return protect(final)
-}
-
 // TempDir returns a directory inside the cache for in-flight files (on the same file system).
 func (p Path) TempDir() (string, error) {
 	dir := filepath.Join(string(p), "files", "md5")

@@ -11,8 +11,8 @@ func overlaps(a, b string) bool {
 	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
 }
 
-// Upstream returns the stages whose outputs stage s depends on.
-func (p *Pipeline) Upstream(s *Stage) []*Stage {
+// upstream returns the stages whose outputs stage s depends on.
+func (p *Pipeline) upstream(s *Stage) []*Stage {
 	var up []*Stage
 	for _, o := range p.Stages {
 		if o == s {
@@ -69,7 +69,7 @@ func (p *Pipeline) Order() ([]*Stage, error) {
 		}
 		mark[s] = visiting
 		stack = append(stack, s.Name)
-		for _, u := range p.Upstream(s) {
+		for _, u := range p.upstream(s) {
 			if err := visit(u); err != nil {
 				return err
 			}
@@ -87,8 +87,8 @@ func (p *Pipeline) Order() ([]*Stage, error) {
 	return order, nil
 }
 
-// Downstream returns the names of the stages that depend, directly or not, on stage name.
-func (p *Pipeline) Downstream(name string) []string {
+// downstream returns the names of the stages that depend, directly or not, on stage name.
+func (p *Pipeline) downstream(name string) []string {
 	var out []string
 	seen := map[string]bool{name: true}
 	changed := true
@@ -98,7 +98,7 @@ func (p *Pipeline) Downstream(name string) []string {
 			if seen[s.Name] {
 				continue
 			}
-			for _, u := range p.Upstream(s) {
+			for _, u := range p.upstream(s) {
 				if seen[u.Name] {
 					seen[s.Name], changed = true, true
 					out = append(out, s.Name)

@@ -143,7 +143,7 @@ func TestParseInterpolatesAndOrders(t *testing.T) {
 	if d := p.Stage("evaluate").Deps[1]; d != "/srv/photos" {
 		t.Errorf("external dep %q", d)
 	}
-	if got := p.Downstream("prepare"); strings.Join(got, ",") != "evaluate,train" {
+	if got := p.downstream("prepare"); strings.Join(got, ",") != "evaluate,train" {
 		t.Errorf("downstream %v", got)
 	}
 }

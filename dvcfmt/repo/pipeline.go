@@ -45,9 +45,9 @@ type PipelineFiles struct {
 	Params   map[string]*pipeline.Params // by repository-relative file name
 }
 
-// LoadPipeline reads dvc.yaml (with ${} from params.yaml), dvc.lock (empty when absent) and
+// loadPipeline reads dvc.yaml (with ${} from params.yaml), dvc.lock (empty when absent) and
 // every params file the stages name.
-func (r *Repo) LoadPipeline() (*PipelineFiles, error) {
+func (r *Repo) loadPipeline() (*PipelineFiles, error) {
 	pf := &PipelineFiles{Params: map[string]*pipeline.Params{}, Lock: &pipeline.Lock{}}
 	vars, err := r.readParams(pipeline.DefaultParams, true)
 	if err != nil {
@@ -235,7 +235,7 @@ func (r *Repo) inspect(ctx context.Context, pf *PipelineFiles, s *pipeline.Stage
 // PipelineStatus lists the stale stages of dvc.yaml in pipeline order, like `dvc status`
 // (frozen stages are not listed). Nothing is run or written.
 func (r *Repo) PipelineStatus(ctx context.Context) ([]StageStatus, error) {
-	pf, err := r.LoadPipeline()
+	pf, err := r.loadPipeline()
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +306,7 @@ func (r *Repo) Repro(ctx context.Context, o ReproOptions) (*ReproResult, error) 
 		return nil, err
 	}
 	defer unlock()
-	pf, err := r.LoadPipeline()
+	pf, err := r.loadPipeline()
 	if err != nil {
 		return nil, err
 	}

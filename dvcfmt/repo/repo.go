@@ -140,8 +140,8 @@ func parseBool(v string) bool {
 	return false
 }
 
-// ConfigPath returns the repository config file (local=false) or config.local (local=true).
-func (r *Repo) ConfigPath(local bool) string {
+// configPath returns the repository config file (local=false) or config.local (local=true).
+func (r *Repo) configPath(local bool) string {
 	if local {
 		return filepath.Join(r.Root, DvcDir, "config.local")
 	}
@@ -150,7 +150,7 @@ func (r *Repo) ConfigPath(local bool) string {
 
 // ReadConfig parses one config level (missing file = empty config).
 func (r *Repo) ReadConfig(local bool) (*dvcfmt.Config, error) {
-	b, err := os.ReadFile(r.ConfigPath(local))
+	b, err := os.ReadFile(r.configPath(local))
 	if errors.Is(err, fs.ErrNotExist) {
 		return &dvcfmt.Config{}, nil
 	}
@@ -159,14 +159,14 @@ func (r *Repo) ReadConfig(local bool) (*dvcfmt.Config, error) {
 	}
 	c, err := dvcfmt.ParseConfig(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.ConfigPath(local), err)
+		return nil, fmt.Errorf("%s: %w", r.configPath(local), err)
 	}
 	return c, nil
 }
 
 // WriteConfig writes one config level atomically and reloads the merged config.
 func (r *Repo) WriteConfig(local bool, c *dvcfmt.Config) error {
-	if err := writeFileAtomic(r.ConfigPath(local), c.Encode(), 0o644); err != nil {
+	if err := writeFileAtomic(r.configPath(local), c.Encode(), 0o644); err != nil {
 		return err
 	}
 	return r.loadConfig()

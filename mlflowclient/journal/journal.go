@@ -252,9 +252,9 @@ func List(dir string) ([]string, error) {
 // Path returns the journal file path.
 func (j *Journal) Path() string { return j.path }
 
-// FilesDir is a directory owned by the journal for files that must outlive the process
+// filesDir is a directory owned by the journal for files that must outlive the process
 // until they are uploaded (e.g. a generated MLmodel).
-func (j *Journal) FilesDir() string { return strings.TrimSuffix(j.path, suffix) + ".files" }
+func (j *Journal) filesDir() string { return strings.TrimSuffix(j.path, suffix) + ".files" }
 
 func (j *Journal) statePath() string { return strings.TrimSuffix(j.path, suffix) + ".state.json" }
 
@@ -393,5 +393,5 @@ func (j *Journal) Close() error {
 func (j *Journal) Remove() error {
 	base := strings.TrimSuffix(j.path, suffix)
 	err := j.Close()
-	return errors.Join(err, os.Remove(j.path), os.Remove(j.statePath()), os.RemoveAll(j.FilesDir()), os.Remove(base+".lock"))
+	return errors.Join(err, os.Remove(j.path), os.Remove(j.statePath()), os.RemoveAll(j.filesDir()), os.Remove(base+".lock"))
 }

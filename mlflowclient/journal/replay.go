@@ -238,12 +238,12 @@ func (j *Journal) logModel(ctx context.Context, c *mlflowclient.Client, st State
 
 // uploadBytes uploads b as the file name below root through a file owned by the journal.
 func (j *Journal) uploadBytes(ctx context.Context, c *mlflowclient.Client, root mlflowclient.ArtifactRoot, name string, b []byte) error {
-	if err := os.MkdirAll(j.FilesDir(), 0o755); err != nil {
+	if err := os.MkdirAll(j.filesDir(), 0o755); err != nil {
 		return err
 	}
 	// A scratch file for UploadFile (which streams from a path), removed after the upload: no
 	// other process reads it, so it is not written through internal/atomicfile.
-	tmp, err := os.CreateTemp(j.FilesDir(), name+"-*")
+	tmp, err := os.CreateTemp(j.filesDir(), name+"-*")
 	if err != nil {
 		return err
 	}

@@ -167,9 +167,6 @@ func toTags(m map[string]string) []mlflowclient.Tag {
 	return tags
 }
 
-// JournalPath returns the path of the run's journal file.
-func (s *Session) JournalPath() string { return s.j.Path() }
-
 // record appends e to the journal and then tries to send everything pending. Only local
 // failures (journal not writable) and permanently rejected entries are returned.
 func (s *Session) record(ctx context.Context, e journal.Entry) error {
