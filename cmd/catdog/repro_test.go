@@ -51,8 +51,14 @@ func TestShippedPipeline(t *testing.T) {
 	}
 	write("dvc.yaml", read(filepath.Join(root, "dvc.yaml")))
 	params := string(read(filepath.Join(root, "params.yaml")))
+	for _, re := range []struct{ pat, repl string }{{`(?m)^epochs: \d+`, "epochs: 1"}, {`(?m)^input_size: \d+`, "input_size: 32"}} {
+		if !regexp.MustCompile(re.pat).MatchString(params) {
+			t.Fatalf("params.yaml has no line matching %q", re.pat)
+		}
+		params = regexp.MustCompile(re.pat).ReplaceAllString(params, re.repl)
+	}
 	for old, repl := range map[string]string{
-		"\nepochs: 40": "\nepochs: 1", "\ninput_size: 128": "\ninput_size: 32", "widths: [32, 64, 128, 256]": "widths: [8, 16, 32]",
+		"widths: [32, 64, 128, 256]":           "widths: [8, 16, 32]",
 		"photos: ../shared/data/petimages-dev": "photos: photos", "\ntta: true": "\ntta: false",
 	} {
 		if !strings.Contains(params, old) {
