@@ -132,7 +132,7 @@ func TestRepoParamsFile(t *testing.T) {
 	if p.Augment.FlipProb == 0 {
 		t.Error("params.yaml: augmentation flip probability did not load")
 	}
-	if d := p.Drift; d.WindowSize != 500 || d.WindowMaxAge != time.Hour || d.Every != 30*time.Second || d.EveryRequests != 100 || d.MinRows != 30 || d.Options.DriftShare != 0.5 {
+	if d := p.Drift; d.WindowSize != 500 || d.WindowMaxAge != time.Hour || d.Every != 30*time.Second || d.EveryRequests != 500 || d.MinRows != 30 || d.Options.DriftShare != 0.5 {
 		t.Errorf("params.yaml: drift section %+v", d)
 	}
 	dir := t.TempDir()
