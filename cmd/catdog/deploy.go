@@ -82,6 +82,11 @@ func deployer(c *cli.Context, a *gha.Actions) (*k8s.Deployer, error) {
 		a.Mask(cfg.BearerToken)
 	}
 	cfg.UserAgent = "catdog"
+	// client-go's default client-side limit (5 requests/s after a burst of 10) is sized for
+	// controllers that run forever; one deploy makes ~25 bounded requests (dry run and apply of
+	// five objects, reads, the smoke test's calls per pod) and spent ~0.8 s throttled. kubectl
+	// allows 50/s with a burst of 300 for discovery; this is the same order.
+	cfg.QPS, cfg.Burst = 50, 100
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
