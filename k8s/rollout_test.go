@@ -154,21 +154,7 @@ func TestWaitRolloutEnds(t *testing.T) {
 			if len(c.want) == 0 && err != nil {
 				t.Fatalf("waitRollout: %v", err)
 			}
-			for _, w := range c.want {
-				if !errors.Is(err, w) {
-					t.Errorf("error %v does not wrap %v", err, w)
-				}
-			}
-			for _, w := range c.notWant {
-				if errors.Is(err, w) {
-					t.Errorf("error %v wraps %v", err, w)
-				}
-			}
-			for _, m := range c.msg {
-				if err == nil || !strings.Contains(err.Error(), m) {
-					t.Errorf("error %v lacks %q", err, m)
-				}
-			}
+			checkErr(t, err, c.want, c.notWant, c.msg)
 			mu.Lock()
 			defer mu.Unlock()
 			if len(events) == 0 || events[0] != "1 out of 2 new replicas have been updated" {
@@ -231,21 +217,7 @@ func TestDeployLimits(t *testing.T) {
 			if res.Outcome != OutcomeFailed || !errors.Is(res.Cause, err) && res.Cause == nil {
 				t.Errorf("result %+v, want failed with a cause", res)
 			}
-			for _, w := range c.want {
-				if !errors.Is(err, w) {
-					t.Errorf("error %v does not wrap %v", err, w)
-				}
-			}
-			for _, w := range c.notWant {
-				if errors.Is(err, w) {
-					t.Errorf("error %v wraps %v", err, w)
-				}
-			}
-			for _, m := range c.msg {
-				if err == nil || !strings.Contains(err.Error(), m) {
-					t.Errorf("error %v lacks %q", err, m)
-				}
-			}
+			checkErr(t, err, c.want, c.notWant, c.msg)
 			listedRS := false
 			for _, a := range cs.Actions() {
 				listedRS = listedRS || a.GetVerb() == "list" && a.GetResource().Resource == "replicasets"
@@ -254,5 +226,26 @@ func TestDeployLimits(t *testing.T) {
 				t.Errorf("rollback attempted = %t, want %t", listedRS, c.rollback)
 			}
 		})
+	}
+}
+
+// checkErr asserts that err wraps every error of want and none of notWant, and that its text
+// holds every string of msg.
+func checkErr(t *testing.T, err error, want, notWant []error, msg []string) {
+	t.Helper()
+	for _, w := range want {
+		if !errors.Is(err, w) {
+			t.Errorf("error %v does not wrap %v", err, w)
+		}
+	}
+	for _, w := range notWant {
+		if errors.Is(err, w) {
+			t.Errorf("error %v wraps %v", err, w)
+		}
+	}
+	for _, m := range msg {
+		if err == nil || !strings.Contains(err.Error(), m) {
+			t.Errorf("error %v lacks %q", err, m)
+		}
 	}
 }

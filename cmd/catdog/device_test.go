@@ -3,8 +3,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -20,10 +18,7 @@ func TestDeviceCUDAOnCPUMachine(t *testing.T) {
 		{"train", "--device", "cuda:1", "--data", t.TempDir()},
 		{"train", "--device", "tpu", "--data", t.TempDir()},
 	} {
-		var out bytes.Buffer
-		app := newApp()
-		app.Writer, app.ErrWriter = &out, &out
-		err := app.RunContext(context.Background(), append([]string{"catdog"}, args...))
+		_, err := runCatdog(t, args...)
 		var ec cli.ExitCoder
 		if err == nil || !errors.As(err, &ec) || ec.ExitCode() != 2 {
 			t.Fatalf("catdog %s: err %v, want exit status 2", strings.Join(args, " "), err)

@@ -18,6 +18,7 @@ var renderedManifests = map[string][]string{
 	"deployer-rbac.yaml": {"k8s", "render", "--rbac"},
 }
 
+// runCatdog runs `catdog <args>` in process and returns what it wrote to stdout and stderr.
 func runCatdog(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer

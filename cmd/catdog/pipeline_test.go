@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -39,13 +38,11 @@ func TestPipelineTracked(t *testing.T) {
 
 	run := func(args ...string) string {
 		t.Helper()
-		var out bytes.Buffer
-		app := newApp()
-		app.Writer, app.ErrWriter = &out, &out
-		if err := app.RunContext(context.Background(), append([]string{"catdog"}, args...)); err != nil {
-			t.Fatalf("catdog %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		out, err := runCatdog(t, args...)
+		if err != nil {
+			t.Fatalf("catdog %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		return out.String()
+		return out
 	}
 
 	remote := filepath.Join(work, "dvc-remote")
