@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,27 @@ func TestRepoParamsFile(t *testing.T) {
 		if _, err := ReadParams(dir + "/p.yaml"); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestLongProfile keeps params-long.yaml the main job's settings at 224 px and more epochs: any
+// other difference would make its documented accuracy a comparison of more than resolution and
+// time.
+func TestLongProfile(t *testing.T) {
+	base, err := ReadParams("../params.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := ReadParams("../params-long.yaml")
+	if err != nil {
+		t.Fatalf("params-long.yaml: %v", err)
+	}
+	if long.InputSize != 224 || long.Epochs <= base.Epochs {
+		t.Errorf("params-long.yaml: input_size %d, epochs %d; want 224 and more than params.yaml's %d", long.InputSize, long.Epochs, base.Epochs)
+	}
+	long.InputSize, long.Epochs, long.Drift = base.InputSize, base.Epochs, base.Drift
+	if !reflect.DeepEqual(long, base) {
+		t.Errorf("params-long.yaml differs from params.yaml beyond input_size and epochs:\n%+v\n%+v", long, base)
 	}
 }
 
