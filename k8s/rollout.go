@@ -138,7 +138,20 @@ func (d *Deployer) waitRollout(ctx context.Context, namespace, name string, stag
 	}, d.Client)
 	var last string
 	var final *appsv1.Deployment
-	_, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, nil, func(e watch.Event) (bool, error) {
+	// The controller marks a rollout failed only when it next looks at it: at the whole second
+	// after lastUpdateTime + progressDeadlineSeconds, or later when its queue is busy. catdog
+	// keeps the same deadline on its own watch (no change of rollout state for that long) and
+	// fails the rollout at whichever of the two comes first.
+	wctx, stall := context.WithCancelCause(ctx)
+	defer stall(nil)
+	var stallTimer *time.Timer
+	defer func() {
+		if stallTimer != nil {
+			stallTimer.Stop()
+		}
+	}()
+	var lastProgress Progress
+	_, err := watchtools.UntilWithSync(wctx, lw, &appsv1.Deployment{}, nil, func(e watch.Event) (bool, error) {
 		switch e.Type {
 		case watch.Deleted:
 			return false, fmt.Errorf("deployment %s/%s was deleted during the rollout", namespace, name)
@@ -157,10 +170,17 @@ func (d *Deployer) waitRollout(ctx context.Context, namespace, name string, stag
 				last = line
 				d.report(Event{Stage: stage, Message: msg, Progress: &p})
 			}
+			if !done && (stallTimer == nil || p != lastProgress) {
+				lastProgress = p
+				stallTimer = resetStall(stallTimer, dep, msg, stall)
+			}
 			return done, nil
 		}
 		return false, nil
 	})
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(wctx), ErrProgressDeadline) {
+		return final, context.Cause(wctx)
+	}
 	if err != nil && ctx.Err() != nil {
 		msg := "no state seen"
 		if final != nil {
@@ -172,4 +192,20 @@ func (d *Deployer) waitRollout(ctx context.Context, namespace, name string, stag
 		return final, fmt.Errorf("deployment %s/%s: %w: %w (last: %s)", namespace, name, ErrRolloutTimeout, context.Cause(ctx), msg)
 	}
 	return final, err
+}
+
+// resetStall (re)starts the timer that fails a rollout whose state has not changed for the
+// Deployment's progressDeadlineSeconds; msg is the state it stopped at. Without a deadline
+// (progressDeadlineSeconds unset), there is no timer.
+func resetStall(t *time.Timer, dep *appsv1.Deployment, msg string, stall context.CancelCauseFunc) *time.Timer {
+	if t != nil {
+		t.Stop()
+	}
+	secs := deref(dep.Spec.ProgressDeadlineSeconds)
+	if secs <= 0 {
+		return nil
+	}
+	err := fmt.Errorf("deployment %q %w (progressDeadlineSeconds %d): no change of rollout state for %ds (last: %s)",
+		dep.Name, ErrProgressDeadline, secs, secs, msg)
+	return time.AfterFunc(time.Duration(secs)*time.Second, func() { stall(err) })
 }

@@ -249,3 +249,55 @@ func checkErr(t *testing.T, err error, want, notWant []error, msg []string) {
 		}
 	}
 }
+
+// TestWaitRolloutStalled: catdog keeps progressDeadlineSeconds on its own watch — a rollout
+// whose state does not change for that long fails with ErrProgressDeadline before the
+// controller says so, and every change of state restarts the clock (a slow rollout that keeps
+// moving is not failed).
+func TestWaitRolloutStalled(t *testing.T) {
+	withDeadline := func(d *appsv1.Deployment) *appsv1.Deployment {
+		d.Spec.ProgressDeadlineSeconds = ptr(int32(1))
+		return d
+	}
+	step := func(updated, available int32) *appsv1.Deployment {
+		return withDeadline(deployment(2, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: updated, AvailableReplicas: available}))
+	}
+	done := withDeadline(deployment(2, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}))
+	for _, c := range []struct {
+		name             string
+		updates          []*appsv1.Deployment // written 700 ms apart, the first 700 ms into the wait
+		want             error
+		minWait, maxWait time.Duration
+	}{
+		{name: "no change for the deadline", want: ErrProgressDeadline, minWait: time.Second, maxWait: 5 * time.Second},
+		{name: "a change every 700 ms restarts the clock", updates: []*appsv1.Deployment{step(1, 3), step(2, 2), done},
+			minWait: 2100 * time.Millisecond, maxWait: 5 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cs := fake.NewClientset(step(1, 2))
+			d := &Deployer{Client: cs}
+			ctx, cancel := withLimit(context.Background(), "deploy", time.Minute)
+			defer cancel()
+			for i, u := range c.updates {
+				time.AfterFunc(time.Duration(i+1)*700*time.Millisecond, func() {
+					if _, err := cs.AppsV1().Deployments(DefaultNamespace).UpdateStatus(context.Background(), u, metav1.UpdateOptions{}); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			start := time.Now()
+			_, err := d.waitRollout(ctx, DefaultNamespace, DefaultName, StageRollout)
+			if took := time.Since(start); took < c.minWait || took > c.maxWait {
+				t.Errorf("the wait took %v, want between %v and %v", took, c.minWait, c.maxWait)
+			}
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("waitRollout: %v", err)
+				}
+				return
+			}
+			checkErr(t, err, []error{c.want}, []error{ErrRolloutTimeout, context.Canceled},
+				[]string{"exceeded its progress deadline (progressDeadlineSeconds 1): no change of rollout state for 1s (last: 1 out of 2 new replicas have been updated)"})
+		})
+	}
+}
