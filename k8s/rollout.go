@@ -82,8 +82,7 @@ func RolloutStatus(d *appsv1.Deployment) (msg string, done bool, err error) {
 	}
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.Reason == reasonDeadline {
-			return "", false, fmt.Errorf("deployment %q %w (progressDeadlineSeconds %d): %s",
-				d.Name, ErrProgressDeadline, deref(d.Spec.ProgressDeadlineSeconds), c.Message)
+			return "", false, deadlineError(d, c.Message)
 		}
 	}
 	st := d.Status
@@ -97,6 +96,12 @@ func RolloutStatus(d *appsv1.Deployment) (msg string, done bool, err error) {
 		return fmt.Sprintf("%d of %d updated replicas are available", st.AvailableReplicas, st.UpdatedReplicas), false, nil
 	}
 	return "successfully rolled out", true, nil
+}
+
+// deadlineError is the failure of a rollout past its progress deadline: the Deployment, its
+// progressDeadlineSeconds, then why (the controller's condition message, or catdog's own clock).
+func deadlineError(d *appsv1.Deployment, why string) error {
+	return fmt.Errorf("deployment %q %w (progressDeadlineSeconds %d): %s", d.Name, ErrProgressDeadline, deref(d.Spec.ProgressDeadlineSeconds), why)
 }
 
 func deref(p *int32) int32 {
@@ -205,7 +210,6 @@ func resetStall(t *time.Timer, dep *appsv1.Deployment, msg string, stall context
 	if secs <= 0 {
 		return nil
 	}
-	err := fmt.Errorf("deployment %q %w (progressDeadlineSeconds %d): no change of rollout state for %ds (last: %s)",
-		dep.Name, ErrProgressDeadline, secs, secs, msg)
+	err := deadlineError(dep, fmt.Sprintf("no change of rollout state for %ds (last: %s)", secs, msg))
 	return time.AfterFunc(time.Duration(secs)*time.Second, func() { stall(err) })
 }
